@@ -1,0 +1,1 @@
+"""Adapters for outside systems: one folder per system; only that folder imports its SDK."""

@@ -1,0 +1,1 @@
+"""Settings: base (shared), dev (make demo), test (make test), production (no secret defaults)."""
