@@ -82,8 +82,10 @@ def applied_by_schema(schemas: list[str]) -> dict[str, set[tuple[str, str]]]:
     return result
 
 
-def needed_migrations(loader: MigrationLoader, labels: set[str]) -> set[tuple[str, str]]:
-    return {key for key in loader.graph.nodes if key[0] in labels}
+def needed_migrations(loader: MigrationLoader) -> set[tuple[str, str]]:
+    """Every migration on disk. Like Django's migrate, a schema records all of them; those of
+    apps its tenant type does not have are recorded as no-ops (the router skips their SQL)."""
+    return set(loader.graph.nodes)
 
 
 def _ordered_plan(loader: MigrationLoader, missing: set[tuple[str, str]]):
@@ -134,19 +136,19 @@ def rollout(schema_names: list[str] | None = None, stdout=None) -> RolloutReport
     report.schemas = len(tenants)
     loader = MigrationLoader(connection, ignore_no_migrations=True)
     labels_by_type = type_app_labels()
-    needed_by_type = {t: needed_migrations(loader, labels) for t, labels in labels_by_type.items()}
+    needed = needed_migrations(loader)
     applied = applied_by_schema([t.schema_name for t in tenants])
 
     groups: dict[tuple[str, frozenset], list[Tenant]] = defaultdict(list)
     for tenant in tenants:
-        missing = needed_by_type[tenant.type] - applied[tenant.schema_name]
+        missing = needed - applied[tenant.schema_name]
         if missing:
             groups[(tenant.type, frozenset(missing))].append(tenant)
     report.behind = sum(len(members) for members in groups.values())
 
     for (tenant_type, missing), members in groups.items():
         plan = _ordered_plan(loader, set(missing))
-        labels = {migration.app_label for migration, _ in plan}
+        labels = {m.app_label for m, _ in plan} & labels_by_type[tenant_type]
         new_models = _creates_models(plan)
         if _is_sql_only(plan):
             connection.set_tenant(members[0])

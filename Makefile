@@ -1,0 +1,56 @@
+# kitaportal — two commands on a fresh machine: `make demo` and `make test`.
+# Without DATABASE_URL / CELERY_BROKER_URL both use the embedded defaults
+# (a private PostgreSQL under .data/pg and a file-system broker under .data/broker).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: setup services migrate demo test lint format lock messages bench clean stop
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.8
+	$(BIN)/uv pip install --python $(BIN)/python -q -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
+	@rm -f $(VENV)/.installed-*; touch $@
+
+services: setup
+	@if [ -z "$$DATABASE_URL" ]; then $(BIN)/python -m kitaportal.embedded start >/dev/null && echo "Embedded PostgreSQL: $$($(BIN)/python -m kitaportal.embedded url)"; fi
+
+messages: setup
+	@if command -v msgfmt >/dev/null; then cd platform/kitaportal && ../../$(BIN)/django-admin compilemessages -v0; fi
+
+migrate: services messages
+	DJANGO_SETTINGS_MODULE=kitaportal.settings.dev $(BIN)/kitaportal migrate
+
+demo: migrate
+	DJANGO_SETTINGS_MODULE=kitaportal.settings.dev $(BIN)/kitaportal load_demo
+	DJANGO_SETTINGS_MODULE=kitaportal.settings.dev $(BIN)/python -m kitaportal.rundemo
+
+test: services messages
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DJANGO_SETTINGS_MODULE=kitaportal.settings.test $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+lock: setup
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 -o requirements.lock
+
+bench: services
+	$(BIN)/python benchmarks/tenant_provisioning.py --tenants 1000
+
+stop:
+	@$(BIN)/python -m kitaportal.embedded stop
+
+clean: stop
+	rm -rf .data $(VENV)
