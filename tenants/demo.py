@@ -27,13 +27,26 @@ class DemoTenant:
 
 
 DEMO_TENANTS = (
-    DemoTenant("bochum", "Stadt Bochum", "municipality", (("jugendamt@bochum.demo", Role.YOUTH_OFFICE),)),
     DemoTenant(
-        "kreis-dueren", "Kreis Düren", "municipality", (("jugendamt@kreis-dueren.demo", Role.YOUTH_OFFICE),)
+        "bochum", "Stadt Bochum", "municipality", (("jugendamt@bochum.demo", Role.YOUTH_OFFICE),)
     ),
-    DemoTenant("rathauskids", "Stadt Bochum – RathausKids", "employer", (("personal@rathauskids.demo", Role.HR),)),
     DemoTenant(
-        "kreismaeuse", "Kreisverwaltung Düren – Kreismäuse", "employer", (("personal@kreismaeuse.demo", Role.HR),)
+        "kreis-dueren",
+        "Kreis Düren",
+        "municipality",
+        (("jugendamt@kreis-dueren.demo", Role.YOUTH_OFFICE),),
+    ),
+    DemoTenant(
+        "rathauskids",
+        "Stadt Bochum – RathausKids",
+        "employer",
+        (("personal@rathauskids.demo", Role.HR),),
+    ),
+    DemoTenant(
+        "kreismaeuse",
+        "Kreisverwaltung Düren – Kreismäuse",
+        "employer",
+        (("personal@kreismaeuse.demo", Role.HR),),
     ),
 )
 PLATFORM_ADMIN = "admin@kitaportal.demo"
@@ -52,7 +65,13 @@ def load_demo() -> list[dict]:
     rows = []
     with schema_context("public"):
         _ensure_user(PLATFORM_ADMIN, Role.PLATFORM_ADMIN, is_staff=True, is_superuser=True)
-    rows.append({"url": None, "name": "Plattform-Administration", "logins": [(PLATFORM_ADMIN, Role.PLATFORM_ADMIN)]})
+    rows.append(
+        {
+            "url": None,
+            "name": "Plattform-Administration",
+            "logins": [(PLATFORM_ADMIN, Role.PLATFORM_ADMIN)],
+        }
+    )
     for demo in DEMO_TENANTS:
         tenant = Tenant.objects.filter(slug=demo.slug).first()
         if tenant is None:
@@ -66,5 +85,12 @@ def load_demo() -> list[dict]:
                 figures = load_employer_demo(demo.slug)
             for email, role in demo.logins:
                 _ensure_user(email, role, is_staff=False)
-        rows.append({"url": tenant.portal_url, "name": tenant.name, "figures": figures, "logins": list(demo.logins)})
+        rows.append(
+            {
+                "url": tenant.portal_url,
+                "name": tenant.name,
+                "figures": figures,
+                "logins": list(demo.logins),
+            }
+        )
     return rows

@@ -24,7 +24,9 @@ class Tenant(TenantMixin):
     type = models.CharField(_("Art"), max_length=20, choices=TenantType.choices)
     is_active = models.BooleanField(_("aktiv"), default=True)
     is_template = models.BooleanField(
-        _("Vorlage"), default=False, help_text=_("Leeres Schema, aus dem neue Mandanten geklont werden.")
+        _("Vorlage"),
+        default=False,
+        help_text=_("Leeres Schema, aus dem neue Mandanten geklont werden."),
     )
     created_at = models.DateTimeField(_("angelegt am"), auto_now_add=True)
     deactivated_at = models.DateTimeField(_("deaktiviert am"), null=True, blank=True)

@@ -160,7 +160,9 @@ def rollout(schema_names: list[str] | None = None, stdout=None) -> RolloutReport
                 _apply_executor(tenant, loader, plan, labels, report)
         report.applied_migrations += len(plan) * len(members)
         if stdout is not None:
-            stdout.write(f"{len(members)} schema(s) of type {tenant_type}: {len(plan)} migration(s)\n")
+            stdout.write(
+                f"{len(members)} schema(s) of type {tenant_type}: {len(plan)} migration(s)\n"
+            )
     connection.set_schema_to_public()
     report.seconds = time.perf_counter() - started
     return report

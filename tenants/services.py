@@ -91,9 +91,7 @@ def validate_new_tenant(tenant_type: str, slug: str, name: str) -> tuple[str, st
         or Domain.objects.filter(domain=hostname).exists()
         or schema_exists(schema_name)
     ):
-        raise ProvisioningError(
-            _("Der Kurzname „%(slug)s“ ist bereits vergeben.") % {"slug": slug}
-        )
+        raise ProvisioningError(_("Der Kurzname „%(slug)s“ ist bereits vergeben.") % {"slug": slug})
     return tenant_type, slug, name
 
 
@@ -124,7 +122,9 @@ def deactivate_tenant(actor, slug: str) -> Tenant:
     if tenant is None:
         raise ProvisioningError(_("Es gibt keinen Mandanten „%(slug)s“.") % {"slug": slug})
     if not tenant.is_active:
-        raise ProvisioningError(_("Der Mandant „%(slug)s“ ist bereits deaktiviert.") % {"slug": slug})
+        raise ProvisioningError(
+            _("Der Mandant „%(slug)s“ ist bereits deaktiviert.") % {"slug": slug}
+        )
     with transaction.atomic():
         tenant.is_active = False
         tenant.deactivated_at = timezone.now()

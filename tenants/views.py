@@ -5,9 +5,7 @@ from .models import Tenant
 
 
 def landing(request):
-    tenants = Tenant.objects.filter(is_active=True, is_template=False).exclude(
-        schema_name="public"
-    )
+    tenants = Tenant.objects.filter(is_active=True, is_template=False).exclude(schema_name="public")
     return render(
         request,
         "tenants/landing.html",

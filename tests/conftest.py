@@ -93,13 +93,17 @@ def platform_client(tenant_registry, db) -> Client:
     return client_for(None)
 
 
-def make_user(tenant: Tenant | None, email: str, role: str, password: str = "pw-Secret-123", **extra):
+def make_user(
+    tenant: Tenant | None, email: str, role: str, password: str = "pw-Secret-123", **extra
+):
     from django.contrib.auth import get_user_model
 
     schema = tenant.schema_name if tenant else "public"
     connection.set_schema(schema)
     try:
-        return get_user_model().objects.create_user(email=email, password=password, role=role, **extra)
+        return get_user_model().objects.create_user(
+            email=email, password=password, role=role, **extra
+        )
     finally:
         connection.set_schema_to_public()
 

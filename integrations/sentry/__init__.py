@@ -1,6 +1,7 @@
 """Sentry error reporting. The only module that imports sentry_sdk.
 
-Personal data never leaves: no default PII, no request bodies, no local variables, and a
+Personal data never leaves: no user identity, no request bodies, cookies, query strings or
+frame variables (`data_collection`, the successor of `send_default_pii=False`), and a
 `before_send` scrubber that removes emails, dates (birth dates), phone numbers and any value
 stored under a personal key (name, email, birth date, address, …).
 """
@@ -93,9 +94,20 @@ def init_sentry(
         "environment": environment,
         "release": release,
         "integrations": [DjangoIntegration(), CeleryIntegration()],
-        "send_default_pii": False,
-        "include_local_variables": False,
-        "max_request_body_size": "never",
+        # `data_collection` supersedes the deprecated `send_default_pii=False` (same intent,
+        # stricter): no user identity, cookies, bodies, query strings or frame variables.
+        "data_collection": {
+            "user_info": False,
+            "cookies": {"mode": "off"},
+            "http_headers": {
+                "request": {"mode": "allowlist", "terms": ["host", "user-agent", "accept"]}
+            },
+            "http_bodies": [],
+            "url_query_params": {"mode": "off"},
+            "database_query_data": False,
+            "queues": False,
+            "stack_frame_variables": False,
+        },
         "before_send": scrub_event,
         "before_breadcrumb": lambda crumb, hint: scrub(crumb),
         "traces_sample_rate": 0.0,

@@ -1,7 +1,12 @@
-"""The Celery app. Tasks run in the schema of the tenant that queued them (tenant-schemas-celery)."""
+"""The Celery app. Tasks run in the schema of the tenant that queued them.
+
+tenant-schemas-celery's CeleryApp stores the schema in the message headers and switches to it
+before the task runs.
+"""
 
 import os
 
+from celery.signals import task_prerun
 from tenant_schemas_celery.app import CeleryApp
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kitaportal.settings.dev")
@@ -9,3 +14,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kitaportal.settings.dev")
 app = CeleryApp("kitaportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["tenants.common", "registrations", "employer_quota"])
+
+
+@task_prerun.connect
+def tag_task_with_tenant(task=None, **kwargs) -> None:
+    """Sentry tag for the tenant a task runs for (tenant-schemas-celery switched the schema)."""
+    from django.db import connection
+
+    from integrations.sentry import set_tenant_tag
+
+    tenant = getattr(connection, "tenant", None)
+    set_tenant_tag(getattr(tenant, "slug", "platform"), getattr(tenant, "type", "public"))

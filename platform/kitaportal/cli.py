@@ -1,8 +1,8 @@
 """`kitaportal` console command: wraps Django's management commands.
 
-    kitaportal tenants create --type municipality --slug bochum --name "Stadt Bochum"
-    kitaportal migrate            # shared schema, templates, then the fast tenant rollout
-    kitaportal <any manage.py command>
+kitaportal tenants create --type municipality --slug bochum --name "Stadt Bochum"
+kitaportal migrate            # shared schema, templates, then the fast tenant rollout
+kitaportal <any manage.py command>
 """
 
 import os

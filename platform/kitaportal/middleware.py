@@ -1,6 +1,7 @@
 """Finds the tenant by host. Unknown, reserved, template and deactivated hosts get a German 404."""
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.db import connection
 from django.shortcuts import render
 from django.utils import translation
@@ -21,6 +22,12 @@ def tenant_not_found(request, hostname: str | None = None):
 
 
 class TenantMiddleware(TenantMainMiddleware):
+    @staticmethod
+    def hostname_from_request(request):
+        """The exact host (no port). Unlike django-tenants we don't strip "www.": it is a
+        reserved name, and an operator who wants it adds a Domain row for it."""
+        return request.get_host().split(":")[0].lower()
+
     def get_tenant(self, domain_model, hostname):
         tenant = super().get_tenant(domain_model, hostname)
         if not tenant.is_active or tenant.is_template:
@@ -32,6 +39,11 @@ class TenantMiddleware(TenantMainMiddleware):
         return tenant_not_found(request, hostname)
 
     def process_request(self, request):
+        try:
+            request.get_host()
+        except DisallowedHost:
+            connection.set_schema_to_public()
+            return tenant_not_found(request, None)
         response = super().process_request(request)
         if response is None:
             set_tenant_tag(request.tenant.slug or "platform", request.tenant.type or "platform")

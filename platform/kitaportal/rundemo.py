@@ -18,8 +18,17 @@ def main() -> int:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "kitaportal.settings.dev"}
     bindir = os.path.dirname(sys.executable)
     worker = subprocess.Popen(
-        [os.path.join(bindir, "celery"), "-A", "kitaportal", "worker", "-B", "--pool=solo",
-         "--loglevel=INFO", "-s", str(embedded.DATA / "celerybeat-schedule")],
+        [
+            os.path.join(bindir, "celery"),
+            "-A",
+            "kitaportal",
+            "worker",
+            "-B",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "-s",
+            str(embedded.DATA / "celerybeat-schedule"),
+        ],
         env=env,
     )
     web = subprocess.Popen(

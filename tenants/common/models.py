@@ -23,6 +23,9 @@ class AuditEntry(models.Model):
         verbose_name_plural = _("Protokoll")
         ordering = ["-created_at"]
 
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action}"
+
 
 class OutboxMessage(models.Model):
     class Status(models.TextChoices):
@@ -48,3 +51,6 @@ class OutboxMessage(models.Model):
         verbose_name_plural = _("Postausgang")
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "created_at"], name="outbox_pending_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} ({self.get_status_display()})"

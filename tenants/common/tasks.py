@@ -1,7 +1,6 @@
 """Outbox tasks. They take ids, are idempotent, and run in the schema that queued them."""
 
 from django_tenants.utils import get_tenant_model, tenant_context
-
 from kitaportal.celery import app
 
 from . import services

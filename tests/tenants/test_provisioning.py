@@ -1,4 +1,4 @@
-"""Tenant provisioning through the CLI and the services: good input works, bad input changes nothing."""
+"""Tenant provisioning through the CLI and services: good input works, bad input changes nothing."""
 
 import time
 
@@ -24,7 +24,16 @@ def schema_count():
 
 
 def test_cli_creates_a_municipality_with_schema_and_domain(tenant_registry, db, capsys):
-    call_command("tenants", "create", "--type", "municipality", "--slug", "stadt-herne", "--name", "Stadt Herne")
+    call_command(
+        "tenants",
+        "create",
+        "--type",
+        "municipality",
+        "--slug",
+        "stadt-herne",
+        "--name",
+        "Stadt Herne",
+    )
     tenant = Tenant.objects.get(slug="stadt-herne")
     assert tenant.schema_name == "stadt_herne"
     assert tenant.type == "municipality"
@@ -45,7 +54,8 @@ def test_a_provisioned_schema_has_every_migration_of_its_type(tenant_registry, d
     assert ("employer_quota", "0001_initial") in applied
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s AND table_name LIKE 'registrations_%%'",
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = %s AND table_name LIKE 'registrations_%%'",
             [tenant.schema_name],
         )
         assert cursor.fetchone()[0] == 0, "employer schemas get no municipality tables"
@@ -53,7 +63,9 @@ def test_a_provisioned_schema_has_every_migration_of_its_type(tenant_registry, d
 
 def test_provisioning_one_tenant_takes_under_half_a_second(tenant_registry, db):
     started = time.perf_counter()
-    services.provision_tenant(None, tenant_type="municipality", slug="stadt-witten", name="Stadt Witten")
+    services.provision_tenant(
+        None, tenant_type="municipality", slug="stadt-witten", name="Stadt Witten"
+    )
     # Not a benchmark (see benchmarks/tenant_provisioning.py): a guard against a regression
     # to migration replay, which takes several seconds.
     assert time.perf_counter() - started < 3
@@ -69,12 +81,17 @@ def test_provisioning_one_tenant_takes_under_half_a_second(tenant_registry, db):
         (["--type", "municipality", "--slug", "www", "--name", "X"], "reserviert"),
         (["--type", "municipality", "--slug", "test", "--name", "X"], "reserviert"),
         (["--type", "employer", "--slug", "template-municipality", "--name", "X"], "reserviert"),
-        (["--type", "municipality", "--slug", "bochum", "--name", "Noch mal Bochum"], "bereits vergeben"),
+        (
+            ["--type", "municipality", "--slug", "bochum", "--name", "Noch mal Bochum"],
+            "bereits vergeben",
+        ),
         (["--type", "school", "--slug", "schule", "--name", "X"], "Unbekannte Mandantenart"),
         (["--type", "municipality", "--slug", "leer", "--name", "  "], "Namen"),
     ],
 )
-def test_cli_refuses_bad_input_with_a_clear_message_and_leaves_nothing(tenant_registry, db, args, message):
+def test_cli_refuses_bad_input_with_a_clear_message_and_leaves_nothing(
+    tenant_registry, db, args, message
+):
     before, schemas_before = counts(), schema_count()
     with pytest.raises(CommandError, match=message):
         call_command("tenants", "create", *args)
@@ -90,7 +107,9 @@ def test_a_failure_midway_leaves_no_tenant_domain_or_schema(tenant_registry, db,
 
     monkeypatch.setattr(services, "record_audit", broken_audit)
     with pytest.raises(RuntimeError):
-        services.provision_tenant(None, tenant_type="municipality", slug="stadt-hagen", name="Stadt Hagen")
+        services.provision_tenant(
+            None, tenant_type="municipality", slug="stadt-hagen", name="Stadt Hagen"
+        )
     assert counts() == before
     assert schema_count() == schemas_before
     assert not schema_exists("stadt_hagen")

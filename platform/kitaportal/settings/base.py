@@ -196,12 +196,13 @@ CELERY_BEAT_SCHEDULE = {
 
 
 def filesystem_broker(base: Path) -> dict:
-    for sub in ("in", "out", "processed"):
+    for sub in ("out", "processed", "control"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     return {
         "data_folder_in": str(base / "out"),
         "data_folder_out": str(base / "out"),
         "processed_folder": str(base / "processed"),
+        "control_folder": str(base / "control"),
         "store_processed": False,
         "polling_interval": 0.2,
     }
@@ -231,9 +232,7 @@ LOGGING = {
 }
 
 # --- Tenant provisioning ------------------------------------------------------------------
-RESERVED_SLUGS = frozenset(
-    {"www", "api", "admin", "static", "media", "public", "platform", "mail"}
-)
+RESERVED_SLUGS = frozenset({"www", "api", "admin", "static", "media", "public", "platform", "mail"})
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

@@ -3,7 +3,7 @@
 from kitaportal import embedded
 
 from .base import *  # noqa: F403
-from .base import DATA_DIR, DATABASE_URL, database_config, env, filesystem_broker
+from .base import DATA_DIR, DATABASE_URL, database_config, env, filesystem_broker  # noqa: F401
 
 DEBUG = env("DJANGO_DEBUG", "1") == "1"
 SECRET_KEY = env("DJANGO_SECRET_KEY", "dev-only-insecure-key-kitaportal")  # dev only

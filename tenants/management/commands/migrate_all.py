@@ -12,7 +12,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         verbosity = options["verbosity"]
-        call_command("migrate_schemas", shared=True, interactive=False, verbosity=max(verbosity - 1, 0))
+        call_command(
+            "migrate_schemas", shared=True, interactive=False, verbosity=max(verbosity - 1, 0)
+        )
         connection.set_schema_to_public()
         services.ensure_public_tenant()
         services.ensure_templates(verbosity=max(verbosity - 1, 0))

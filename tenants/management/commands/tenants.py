@@ -12,7 +12,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
         create = sub.add_parser("create", help="Mandanten anlegen")
-        create.add_argument("--type", required=True, dest="tenant_type", help=", ".join(NEW_TENANT_TYPES))
+        create.add_argument(
+            "--type", required=True, dest="tenant_type", help=", ".join(NEW_TENANT_TYPES)
+        )
         create.add_argument("--slug", required=True)
         create.add_argument("--name", required=True)
         listing = sub.add_parser("list", help="Mandanten auflisten")
@@ -24,16 +26,22 @@ class Command(BaseCommand):
         try:
             if action == "create":
                 tenant = services.provision_tenant(
-                    None, tenant_type=options["tenant_type"], slug=options["slug"], name=options["name"]
+                    None,
+                    tenant_type=options["tenant_type"],
+                    slug=options["slug"],
+                    name=options["name"],
                 )
                 self.stdout.write(
-                    self.style.SUCCESS(f"Angelegt: {tenant.name} ({tenant.type}) → {tenant.portal_url}")
+                    self.style.SUCCESS(
+                        f"Angelegt: {tenant.name} ({tenant.type}) → {tenant.portal_url}"
+                    )
                 )
             elif action == "list":
                 for tenant in services.list_tenants(include_inactive=not options["active"]):
                     state = "aktiv" if tenant.is_active else "deaktiviert"
                     self.stdout.write(
-                        f"{tenant.slug:<24} {tenant.type:<13} {state:<12} {tenant.name}  {tenant.portal_url}"
+                        f"{tenant.slug:<24} {tenant.type:<13} {state:<12} "
+                        f"{tenant.name}  {tenant.portal_url}"
                     )
             elif action == "deactivate":
                 tenant = services.deactivate_tenant(None, options["slug"])

@@ -1,0 +1,55 @@
+"""Configuration comes from the environment; production has no secret defaults."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "kitaportal.settings.production",
+    "DJANGO_SECRET_KEY": "p" * 20 + "Zq8-x!R2vL0#nW5tY7u@kE3%jH9^aS4&dF6*gB1",
+    "DATABASE_URL": "postgresql://kitaportal@db.internal:5432/kitaportal",
+    "CELERY_BROKER_URL": "redis://redis.internal:6379/0",
+    "BASE_DOMAIN": "kitaportal.example",
+}
+
+
+def run_manage(*args, env):
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV}
+    return subprocess.run(
+        [sys.executable, "-m", "kitaportal.cli", *args],
+        env={**clean, **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_settings_refuse_to_start_without_a_secret_key():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "DJANGO_SECRET_KEY"}
+    result = run_manage("check", env=env)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_secrets_can_come_from_files(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("f" * 20 + "Zq8-x!R2vL0#nW5tY7u@kE3%jH9^aS4&dF6*gB1\n")
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "DJANGO_SECRET_KEY"}
+    env["DJANGO_SECRET_KEY_FILE"] = str(secret)
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_celery_app_is_tenant_aware():
+    from kitaportal.celery import app
+    from tenant_schemas_celery.app import CeleryApp
+
+    assert isinstance(app, CeleryApp)
