@@ -89,6 +89,8 @@ TENANT_CREATION_FAKES_MIGRATIONS = True
 TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
 PUBLIC_SCHEMA_NAME = "public"
+# Set search_path once per tenant switch instead of before every cursor.
+TENANT_LIMIT_SET_CALLS = True
 
 INSTALLED_APPS: list[str] = []
 for _config in TENANT_TYPES.values():
@@ -138,6 +140,8 @@ DATABASE_URL = env("DATABASE_URL")
 def database_config(url: str) -> dict:
     config = dj_database_url.parse(url, conn_max_age=int(env("DB_CONN_MAX_AGE", "0") or 0))
     config["ENGINE"] = "django_tenants.postgresql_backend"
+    # Safe behind PgBouncer in transaction mode (no server-side cursors across statements).
+    config["DISABLE_SERVER_SIDE_CURSORS"] = True
     config.setdefault("TEST", {})
     if env("DATABASE_TEST_NAME"):
         config["TEST"]["NAME"] = env("DATABASE_TEST_NAME")
