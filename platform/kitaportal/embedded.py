@@ -14,6 +14,7 @@ import glob
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -22,11 +23,43 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("KITAPORTAL_DATA_DIR", REPO / ".data"))
 PGDATA = DATA / "pg"
-PORT = int(os.environ.get("EMBEDDED_PG_PORT", "54329"))
+DEFAULT_PORT = 54329
+PORT_FILE = DATA / "pg-port"
 DB_NAME = "kitaportal"
 DB_USER = "postgres"
-EMBEDDED_DATABASE_URL = f"postgresql://{DB_USER}@127.0.0.1:{PORT}/{DB_NAME}"
 BROKER_DIR = DATA / "broker"
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def port() -> int:
+    """The server's port: $EMBEDDED_PG_PORT, else the one chosen at initdb time (another
+    checkout's embedded server may already hold 54329), else the default."""
+    if os.environ.get("EMBEDDED_PG_PORT"):
+        return int(os.environ["EMBEDDED_PG_PORT"])
+    if PORT_FILE.exists():
+        return int(PORT_FILE.read_text().strip())
+    return DEFAULT_PORT
+
+
+def _choose_port() -> int:
+    if os.environ.get("EMBEDDED_PG_PORT"):
+        return int(os.environ["EMBEDDED_PG_PORT"])
+    for candidate in range(DEFAULT_PORT, DEFAULT_PORT + 200):
+        if _port_is_free(candidate):
+            return candidate
+    raise SystemExit("No free port for the embedded PostgreSQL (54329-54528).")
+
+
+def database_url() -> str:
+    return f"postgresql://{DB_USER}@127.0.0.1:{port()}/{DB_NAME}"
 
 
 def find_pg_bin() -> Path:
@@ -103,6 +136,7 @@ def start() -> str:
     if not (PGDATA / "PG_VERSION").exists():
         if PGDATA.exists():
             shutil.rmtree(PGDATA)
+        PORT_FILE.write_text(str(_choose_port()))
         PGDATA.mkdir(parents=True)
         if ids:
             os.chown(PGDATA, *ids)
@@ -128,16 +162,31 @@ def start() -> str:
         with open(PGDATA / "postgresql.conf", "a") as conf:
             conf.write(
                 "\n# kitaportal embedded defaults\n"
-                f"listen_addresses = '127.0.0.1'\nport = {PORT}\n"
+                f"listen_addresses = '127.0.0.1'\nport = {port()}\n"
                 f"unix_socket_directories = '{PGDATA}'\n"
                 "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
                 "max_connections = 200\nshared_buffers = 256MB\n"
                 "max_locks_per_transaction = 1024\n"
             )
     if not is_running():
+        if not _port_is_free(port()) and not os.environ.get("EMBEDDED_PG_PORT"):
+            # another server took our port since initdb: move to a free one
+            PORT_FILE.write_text(str(_choose_port()))
         log = PGDATA / "server.log"
         result = _pg(
-            [str(pg_bin / "pg_ctl"), "-D", str(PGDATA), "-l", str(log), "-w", "-t", "60", "start"],
+            [
+                str(pg_bin / "pg_ctl"),
+                "-D",
+                str(PGDATA),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {port()}",
+                "start",
+            ],
             ids,
             capture_output=True,
             text=True,
@@ -146,11 +195,11 @@ def start() -> str:
             tail = log.read_text()[-2000:] if log.exists() else ""
             raise SystemExit(f"PostgreSQL did not start:\n{result.stderr}\n{tail}")
     _ensure_database(pg_bin, ids)
-    return EMBEDDED_DATABASE_URL
+    return database_url()
 
 
 def _ensure_database(pg_bin: Path, ids) -> None:
-    psql = [str(pg_bin / "psql"), "-h", "127.0.0.1", "-p", str(PORT), "-U", DB_USER, "-tA"]
+    psql = [str(pg_bin / "psql"), "-h", "127.0.0.1", "-p", str(port()), "-U", DB_USER, "-tA"]
     for _ in range(50):
         found = _pg([*psql, "-d", "postgres", "-c", "select 1"], ids, capture_output=True)
         if found.returncode == 0:
@@ -185,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     elif command == "status":
         print("running" if is_running() else "stopped")
     elif command == "url":
-        print(EMBEDDED_DATABASE_URL)
+        print(database_url())
     else:
         print("usage: python -m kitaportal.embedded [start|stop|status|url]", file=sys.stderr)
         return 2

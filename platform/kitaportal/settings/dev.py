@@ -9,7 +9,7 @@ DEBUG = env("DJANGO_DEBUG", "1") == "1"
 SECRET_KEY = env("DJANGO_SECRET_KEY", "dev-only-insecure-key-kitaportal")  # dev only
 DEMO_MODE = True
 
-DATABASES = {"default": database_config(DATABASE_URL or embedded.EMBEDDED_DATABASE_URL)}
+DATABASES = {"default": database_config(DATABASE_URL or embedded.database_url())}
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL") or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
