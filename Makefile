@@ -23,7 +23,8 @@ services: setup
 	@if [ -z "$$DATABASE_URL" ]; then $(BIN)/python -m kitaportal.embedded start >/dev/null && echo "Embedded PostgreSQL: $$($(BIN)/python -m kitaportal.embedded url)"; fi
 
 messages: setup
-	@if command -v msgfmt >/dev/null; then cd platform/kitaportal && ../../$(BIN)/django-admin compilemessages -v0; fi
+	@if command -v msgfmt >/dev/null && ls platform/kitaportal/locale/*/LC_MESSAGES/django.po >/dev/null 2>&1; then \
+		cd platform/kitaportal && DJANGO_SETTINGS_MODULE=kitaportal.settings.dev ../../$(BIN)/django-admin compilemessages -v0; fi
 
 migrate: services messages
 	DJANGO_SETTINGS_MODULE=kitaportal.settings.dev $(BIN)/kitaportal migrate
