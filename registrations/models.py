@@ -6,6 +6,7 @@ municipality is a tenant; exported and deleted with it.
 """
 
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -111,6 +112,13 @@ class Facility(models.Model):
         verbose_name = _("Kita")
         verbose_name_plural = _("Kitas")
         ordering = ["name"]
+        indexes = [
+            # The facility finder lists a district's Kitas by name and filters by
+            # features and care hours (array containment, `tags @> ARRAY[…]`).
+            models.Index(fields=["district", "name"], name="facility_district_name_idx"),
+            GinIndex(fields=["tags"], name="facility_tags_gin"),
+            GinIndex(fields=["care_hours"], name="facility_care_hours_gin"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -137,6 +145,9 @@ class AgeGroupOffer(models.Model):
             models.UniqueConstraint(fields=["facility", "age_group"], name="one_offer_per_age")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.facility_id}: {self.age_group} × {self.places}"
+
 
 class FamilyDaycarePerson(models.Model):
     """Kindertagespflegeperson (Tagesmutter/Tagesvater), listed by district.
@@ -162,3 +173,6 @@ class FamilyDaycarePerson(models.Model):
         verbose_name = _("Kindertagespflegeperson")
         verbose_name_plural = _("Kindertagespflegepersonen")
         ordering = ["district__name", "display_name"]
+
+    def __str__(self) -> str:
+        return self.display_name
