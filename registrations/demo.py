@@ -320,6 +320,7 @@ def load_municipality_demo(slug: str) -> dict[str, int]:
             District(
                 name=d.name,
                 slug=slugify(d.name),
+                fachberatung_email=f"tagespflege.{slugify(d.name)}@{slugify(spec.city)}.demo",
                 latitude=Decimal(str(d.lat)),
                 longitude=Decimal(str(d.lon)),
             )

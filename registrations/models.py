@@ -37,6 +37,9 @@ class District(models.Model):
     """Stadtbezirk (or a town, in a Kreis)."""
 
     name = models.CharField(_("Name"), max_length=100, unique=True)
+    fachberatung_email = models.EmailField(
+        _("E-Mail der Fachberatung Kindertagespflege"), blank=True
+    )
     slug = models.SlugField(_("Kurzname"), max_length=100, unique=True)
     latitude = models.DecimalField(_("Breite"), max_digits=8, decimal_places=5, null=True)
     longitude = models.DecimalField(_("Länge"), max_digits=8, decimal_places=5, null=True)
@@ -176,3 +179,241 @@ class FamilyDaycarePerson(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+
+# --- Pre-registration (Voranmeldung) --------------------------------------------------------
+#
+# Personal data: guardians' names and contact details, children's names and birth dates,
+# the family's address. Collected only as far as allocation needs it. Retention: an
+# application and its children's data are deleted 24 months after the desired start date or
+# 6 months after withdrawal (see services.purge_expired_applications); history entries hold
+# no personal data.
+
+
+class PortalSettings(models.Model):
+    """Per-municipality policy (one row per schema): wish limit and edit lock."""
+
+    max_wishes = models.PositiveSmallIntegerField(_("höchstens Wunsch-Kitas"), default=5)
+    edits_locked = models.BooleanField(_("Änderungen gesperrt (Vergaberunde läuft)"), default=False)
+    lock_reason = models.CharField(_("Hinweis zur Sperre"), max_length=300, blank=True)
+    reference_prefix = models.CharField(_("Präfix der Vorgangsnummern"), max_length=6, default="KP")
+
+    class Meta:
+        verbose_name = _("Portal-Einstellungen")
+        verbose_name_plural = _("Portal-Einstellungen")
+
+    def __str__(self) -> str:
+        return str(_("Portal-Einstellungen"))
+
+    @classmethod
+    def current(cls) -> "PortalSettings":
+        settings_row = cls.objects.first()
+        return settings_row if settings_row is not None else cls.objects.create()
+
+
+class Family(models.Model):
+    """A family account: up to two guardians and their children."""
+
+    created_at = models.DateTimeField(_("angelegt"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("Familie")
+        verbose_name_plural = _("Familien")
+
+    def __str__(self) -> str:
+        return f"#{self.pk}"
+
+
+class Guardian(models.Model):
+    family = models.ForeignKey(
+        Family, on_delete=models.CASCADE, related_name="guardians", verbose_name=_("Familie")
+    )
+    user = models.OneToOneField(
+        "accounts.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="guardian",
+        verbose_name=_("Benutzerkonto"),
+    )
+    first_name = models.CharField(_("Vorname"), max_length=100)
+    last_name = models.CharField(_("Nachname"), max_length=100)
+    email = models.EmailField(_("E-Mail-Adresse"))
+    phone = models.CharField(_("Telefon (optional)"), max_length=40, blank=True)
+
+    class Meta:
+        verbose_name = _("Sorgeberechtigte Person")
+        verbose_name_plural = _("Sorgeberechtigte")
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class Child(models.Model):
+    family = models.ForeignKey(
+        Family, on_delete=models.CASCADE, related_name="children", verbose_name=_("Familie")
+    )
+    first_name = models.CharField(_("Vorname"), max_length=100)
+    last_name = models.CharField(_("Nachname"), max_length=100)
+    birth_date = models.DateField(_("Geburtsdatum oder errechneter Termin"))
+    is_expected = models.BooleanField(_("noch nicht geboren"), default=False)
+    duplicate_key = models.CharField(max_length=250, db_index=True, editable=False)
+
+    class Meta:
+        verbose_name = _("Kind")
+        verbose_name_plural = _("Kinder")
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class Application(models.Model):
+    """One pre-registration for one child, or jointly for siblings/twins starting together."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("aktiv")
+        WITHDRAWN = "withdrawn", _("zurückgezogen")
+        MERGED = "merged", _("zusammengeführt")
+
+    family = models.ForeignKey(
+        Family, on_delete=models.CASCADE, related_name="applications", verbose_name=_("Familie")
+    )
+    reference = models.CharField(_("Vorgangsnummer"), max_length=20, unique=True)
+    idempotency_key = models.UUIDField(unique=True, editable=False)
+    created_at = models.DateTimeField(_("eingegangen am"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("geändert am"), auto_now=True)
+    status = models.CharField(
+        _("Status"), max_length=12, choices=Status.choices, default=Status.ACTIVE
+    )
+    children = models.ManyToManyField(
+        Child, through="ApplicationChild", related_name="applications", verbose_name=_("Kinder")
+    )
+    start_date = models.DateField(_("gewünschter Betreuungsbeginn"))
+    care_hours = models.PositiveSmallIntegerField(_("Betreuungsumfang"), choices=CareHours.choices)
+    street = models.CharField(_("Straße und Hausnummer"), max_length=200)
+    postcode = models.CharField(_("PLZ"), max_length=5)
+    district = models.ForeignKey(
+        District, on_delete=models.PROTECT, related_name="applications", verbose_name=_("Bezirk")
+    )
+    place_together = models.BooleanField(
+        _("Geschwister nur gemeinsam in derselben Kita betreuen"), default=False
+    )
+    wants_family_daycare = models.BooleanField(_("auch Kindertagespflege"), default=False)
+    family_daycare_district = models.ForeignKey(
+        District,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="daycare_applications",
+        verbose_name=_("Bezirk für Kindertagespflege"),
+    )
+    notes = models.TextField(_("Hinweise (optional)"), blank=True, max_length=1000)
+
+    class Meta:
+        verbose_name = _("Voranmeldung")
+        verbose_name_plural = _("Voranmeldungen")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class ApplicationChild(models.Model):
+    """A child in an application. One active application per child (duplicate_key)."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE)
+    child = models.ForeignKey(Child, on_delete=models.CASCADE)
+    duplicate_key = models.CharField(max_length=250)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["duplicate_key"],
+                condition=models.Q(is_active=True),
+                name="one_active_application_per_child",
+            ),
+            models.UniqueConstraint(fields=["application", "child"], name="child_once_per_app"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application_id}/{self.child_id}"
+
+
+class WishStatus(models.TextChoices):
+    RECEIVED = "received", _("eingegangen")
+    IN_REVIEW = "in_review", _("in Bearbeitung")
+    OFFER = "offer", _("Angebot")
+    ACCEPTED = "accepted", _("angenommen")
+    DECLINED = "declined", _("abgelehnt")
+    WITHDRAWN = "withdrawn", _("zurückgezogen")
+
+
+class Wish(models.Model):
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="wishes", verbose_name=_("Voranmeldung")
+    )
+    facility = models.ForeignKey(
+        Facility, on_delete=models.PROTECT, related_name="wishes", verbose_name=_("Kita")
+    )
+    rank = models.PositiveSmallIntegerField(_("Rang"))
+    status = models.CharField(
+        _("Status"), max_length=12, choices=WishStatus.choices, default=WishStatus.RECEIVED
+    )
+    status_changed_at = models.DateTimeField(_("Status seit"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("Wunsch")
+        verbose_name_plural = _("Wünsche")
+        ordering = ["application", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "facility"], name="one_wish_per_kita"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application_id}#{self.rank}"
+
+
+class DaycareRequest(models.Model):
+    """A family-daycare request, forwarded to the Fachberatung of the chosen district."""
+
+    class Status(models.TextChoices):
+        FORWARDED = "forwarded", _("an Fachberatung weitergeleitet")
+        IN_CONTACT = "in_contact", _("in Kontakt")
+        PLACED = "placed", _("vermittelt an Tagespflegeperson")
+        WITHDRAWN = "withdrawn", _("zurückgezogen")
+
+    application = models.OneToOneField(
+        Application, on_delete=models.CASCADE, related_name="daycare_request"
+    )
+    district = models.ForeignKey(District, on_delete=models.PROTECT, related_name="daycare_queue")
+    status = models.CharField(
+        _("Status"), max_length=12, choices=Status.choices, default=Status.FORWARDED
+    )
+    forwarded_at = models.DateTimeField(_("weitergeleitet am"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("Anfrage Kindertagespflege")
+        verbose_name_plural = _("Anfragen Kindertagespflege")
+
+    def __str__(self) -> str:
+        return f"{self.application_id} → {self.district_id}"
+
+
+class ApplicationEvent(models.Model):
+    """Dated history of an application; holds no personal data beyond the ids."""
+
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="events", verbose_name=_("Voranmeldung")
+    )
+    created_at = models.DateTimeField(_("Zeitpunkt"), auto_now_add=True)
+    kind = models.CharField(_("Ereignis"), max_length=40)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("Verlaufseintrag")
+        verbose_name_plural = _("Verlauf")
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d} {self.kind}"
