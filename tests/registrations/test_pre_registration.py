@@ -1,4 +1,4 @@
-"""Pre-registration: validation in clear words, nothing saved on error, one application per child."""
+"""Pre-registration: clear validation, nothing saved on error, one application per child."""
 
 import uuid
 from datetime import date, timedelta
