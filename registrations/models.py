@@ -415,5 +415,17 @@ class ApplicationEvent(models.Model):
         verbose_name_plural = _("Verlauf")
         ordering = ["created_at", "pk"]
 
+    LABELS = {
+        "submitted": _("Voranmeldung eingegangen"),
+        "wishes_changed": _("Wünsche geändert"),
+        "wish_withdrawn": _("Wunsch zurückgezogen"),
+        "withdrawn": _("Voranmeldung zurückgezogen"),
+        "daycare_forwarded": _("an die Fachberatung Kindertagespflege weitergeleitet"),
+    }
+
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d} {self.kind}"
+
+    @property
+    def label(self) -> str:
+        return str(self.LABELS.get(self.kind, self.kind))

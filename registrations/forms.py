@@ -1,0 +1,146 @@
+"""Forms of the parents' portal. They parse input; the rules live in services."""
+
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+from django.contrib.auth.password_validation import validate_password
+from django.utils.translation import gettext_lazy as _
+
+from .models import CareHours, District, Facility
+
+MAX_CHILDREN = 3
+CHILD_FIELDS = ("first_name", "last_name", "birth_date", "expected")
+
+
+class SignupForm(forms.Form):
+    first_name = forms.CharField(label=_("Vorname"), max_length=100)
+    last_name = forms.CharField(label=_("Nachname"), max_length=100)
+    email = forms.EmailField(label=_("E-Mail-Adresse"))
+    password = forms.CharField(
+        label=_("Passwort"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("Mindestens 8 Zeichen, nicht nur Ziffern."),
+    )
+    language = forms.ChoiceField(
+        label=_("Sprache der E-Mails"), choices=[("de", "Deutsch"), ("en", "English")]
+    )
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        validate_password(password)
+        return password
+
+
+def facility_choices():
+    facilities = Facility.objects.select_related("district").order_by("name")
+    return [("", _("– keine Auswahl –"))] + [
+        (str(f.pk), f"{f.name} ({f.district.name})") for f in facilities
+    ]
+
+
+class ApplicationForm(forms.Form):
+    """Field names follow the service's error keys so messages land next to their field."""
+
+    idempotency_key = forms.UUIDField(widget=forms.HiddenInput)
+    start_date = forms.DateField(
+        label=_("Gewünschter Betreuungsbeginn"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    care_hours = forms.TypedChoiceField(
+        label=_("Betreuungsumfang pro Woche"),
+        choices=CareHours.choices,
+        coerce=int,
+        widget=forms.RadioSelect,
+    )
+    street = forms.CharField(label=_("Straße und Hausnummer"), max_length=200)
+    postcode = forms.CharField(label=_("PLZ"), max_length=5, min_length=5)
+    district = forms.ModelChoiceField(
+        label=_("Bezirk, in dem Sie wohnen"), queryset=District.objects.all()
+    )
+    guardian_first_name = forms.CharField(label=_("Vorname"), max_length=100)
+    guardian_last_name = forms.CharField(label=_("Nachname"), max_length=100)
+    guardian_email = forms.EmailField(label=_("E-Mail-Adresse"))
+    guardian_phone = forms.CharField(label=_("Telefon (optional)"), max_length=40, required=False)
+    guardian2_first_name = forms.CharField(label=_("Vorname (optional)"), required=False)
+    guardian2_last_name = forms.CharField(label=_("Nachname (optional)"), required=False)
+    guardian2_email = forms.EmailField(label=_("E-Mail-Adresse (optional)"), required=False)
+    place_together = forms.BooleanField(
+        label=_("Geschwister oder Mehrlinge nur gemeinsam in derselben Kita betreuen"),
+        required=False,
+    )
+    wants_family_daycare = forms.BooleanField(
+        label=_("Auch Kindertagespflege (Tagesmutter/Tagesvater) anfragen"), required=False
+    )
+    family_daycare_district = forms.ModelChoiceField(
+        label=_("Bezirk für die Kindertagespflege"),
+        queryset=District.objects.all(),
+        required=False,
+    )
+    notes = forms.CharField(
+        label=_("Hinweise (optional)"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        max_length=1000,
+    )
+
+    def __init__(self, *args, max_wishes: int = 5, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_wishes = max_wishes
+        for index in range(MAX_CHILDREN):
+            required = index == 0
+            suffix = "" if required else " " + str(_("(optional)"))
+            self.fields[f"child_{index}_first_name"] = forms.CharField(
+                label=_("Vorname") + suffix, max_length=100, required=required
+            )
+            self.fields[f"child_{index}_last_name"] = forms.CharField(
+                label=_("Nachname") + suffix, max_length=100, required=required
+            )
+            self.fields[f"child_{index}_birth_date"] = forms.DateField(
+                label=_("Geburtsdatum oder errechneter Termin") + suffix,
+                required=required,
+                widget=forms.DateInput(attrs={"type": "date"}),
+            )
+            self.fields[f"child_{index}_expected"] = forms.BooleanField(
+                label=_("noch nicht geboren"), required=False
+            )
+        choices = facility_choices()
+        for rank in range(1, max_wishes + 1):
+            self.fields[f"wish_{rank}"] = forms.TypedChoiceField(
+                label=_("Wunsch %(rank)d") % {"rank": rank},
+                choices=choices,
+                coerce=int,
+                empty_value=None,
+                required=False,
+            )
+        if not self.is_bound:
+            self.initial.setdefault("idempotency_key", uuid.uuid4())
+
+    def child_rows(self):
+        return [
+            [
+                self[f"child_{i}_{name}"]
+                for name in ("first_name", "last_name", "birth_date", "expected")
+            ]
+            for i in range(MAX_CHILDREN)
+        ]
+
+    def wish_fields(self):
+        return [self[f"wish_{rank}"] for rank in range(1, self.max_wishes + 1)]
+
+    def add_service_errors(self, message_dict: dict) -> None:
+        """Place a service's ValidationError messages next to the matching field."""
+        mapping = {
+            "guardian": "guardian_first_name",
+            "address": "street",
+            "children": None,
+            "wishes": "wish_1",
+        }
+        for key, messages in message_dict.items():
+            target = mapping.get(key, key)
+            if key.startswith("child_") and key.endswith("_name"):
+                target = key.replace("_name", "_first_name")
+            if target not in self.fields:
+                target = None
+            for message in messages:
+                self.add_error(target, message)
