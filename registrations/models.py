@@ -127,6 +127,10 @@ class Facility(models.Model):
         return self.name
 
     @property
+    def tag_labels(self) -> list[str]:
+        return [str(FacilityTag(tag).label) for tag in self.tags if tag in FacilityTag.values]
+
+    @property
     def total_places(self) -> int:
         return sum(offer.places for offer in self.age_groups.all())
 

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop, ngettext
 
 from tenants.common.services import queue_email, record_audit
 
@@ -177,7 +178,12 @@ def _validate_wishes(data: ApplicationInput, max_wishes: int, errors: dict) -> N
         _add(
             errors,
             "wishes",
-            _("Sie können höchstens %(n)d Kitas wählen.") % {"n": max_wishes},
+            ngettext(
+                "Sie können höchstens %(n)d Kita wählen.",
+                "Sie können höchstens %(n)d Kitas wählen.",
+                max_wishes,
+            )
+            % {"n": max_wishes},
         )
     if len(set(ids)) != len(ids):
         _add(errors, "wishes", _("Jede Kita darf nur einmal gewählt werden."))
@@ -316,7 +322,9 @@ def _create_application(actor, data: ApplicationInput, family: Family | None) ->
         children=len(data.children),
     )
     record_audit(actor, "application.submitted", application)
-    _send_to_family(application, "confirmation", _("Eingangsbestätigung Ihrer Voranmeldung"))
+    _send_to_family(
+        application, "confirmation", gettext_noop("Eingangsbestätigung Ihrer Voranmeldung")
+    )
     if data.wants_family_daycare:
         transaction.on_commit(lambda: _dispatch_daycare(application.pk))
     return application
@@ -363,6 +371,7 @@ def _family_language(application: Application) -> str:
 
 
 def _send_to_family(application: Application, template: str, subject: str) -> None:
+    """Email the guardians in the family's language; `subject` is an untranslated msgid."""
     recipients = list(application.family.guardians.values_list("email", flat=True))
     if not recipients:
         return
@@ -420,7 +429,7 @@ def set_wish_order(actor, application: Application, facility_ids: list[int]) -> 
                 Wish.objects.create(application=application, facility_id=facility_id, rank=rank)
         _history(application, "wishes_changed", wishes=list(facility_ids))
         record_audit(actor, "application.wishes_changed", application)
-        _send_to_family(application, "changed", _("Änderung Ihrer Voranmeldung"))
+        _send_to_family(application, "changed", gettext_noop("Änderung Ihrer Voranmeldung"))
     return application
 
 
@@ -435,7 +444,7 @@ def withdraw_wish(actor, application: Application, facility_id: int) -> Wish:
         wish.save(update_fields=["status", "status_changed_at"])
         _history(application, "wish_withdrawn", facility=facility_id)
         record_audit(actor, "application.wish_withdrawn", application, facility=facility_id)
-        _send_to_family(application, "changed", _("Änderung Ihrer Voranmeldung"))
+        _send_to_family(application, "changed", gettext_noop("Änderung Ihrer Voranmeldung"))
     return wish
 
 
@@ -453,7 +462,7 @@ def withdraw_application(actor, application: Application) -> Application:
         )
         _history(application, "withdrawn")
         record_audit(actor, "application.withdrawn", application)
-        _send_to_family(application, "changed", _("Änderung Ihrer Voranmeldung"))
+        _send_to_family(application, "changed", gettext_noop("Änderung Ihrer Voranmeldung"))
     return application
 
 
