@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup services migrate demo test lint format lock messages bench clean stop
+.PHONY: setup system-deps services migrate demo test lint format lock messages bench clean stop
 
 setup: $(STAMP)
 
@@ -18,6 +18,22 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip install --python $(BIN)/python -q -r requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
 	@rm -f $(VENV)/.installed-*; touch $@
+
+# Tools the tests drive: kubectl renders the Kubernetes manifests in tests/deploy (Debian:
+# kubernetes-client); Chromium runs the browser tests; axe-core (npm) checks accessibility.
+SYSTEM_PACKAGES := kubectl:kubernetes-client chromium:chromium
+system-deps:
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+		command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "Installing$$missing (Debian)"; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; }; \
+		else \
+			echo "Missing:$$missing. Install them (Debian: sudo apt-get install$$missing)" >&2; exit 1; \
+		fi; \
+	fi
+	@test -f tests/browser/node_modules/axe-core/axe.min.js || npm ci --prefix tests/browser --no-audit --no-fund --silent
 
 services: setup
 	@if [ -z "$$DATABASE_URL" ]; then $(BIN)/python -m kitaportal.embedded start >/dev/null && echo "Embedded PostgreSQL: $$($(BIN)/python -m kitaportal.embedded url)"; fi
@@ -33,7 +49,7 @@ demo: migrate
 	DJANGO_SETTINGS_MODULE=kitaportal.settings.dev $(BIN)/kitaportal load_demo
 	DJANGO_SETTINGS_MODULE=kitaportal.settings.dev $(BIN)/python -m kitaportal.rundemo
 
-test: services messages
+test: system-deps services messages
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DJANGO_SETTINGS_MODULE=kitaportal.settings.test $(BIN)/pytest $(PYTEST_ARGS)

@@ -24,11 +24,34 @@ ROLE_TENANTS = {
 
 
 @pytest.fixture(scope="session")
+def django_db_setup(
+    request, django_test_environment, django_db_blocker, django_db_keepdb, django_db_createdb
+):
+    """Always create the test database, also for runs whose tests use no `db` fixture (worker,
+    browser): pytest-django would otherwise leave them on the configured (dev) database."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    keepdb = django_db_keepdb and not django_db_createdb
+    with django_db_blocker.unblock():
+        config = setup_databases(
+            verbosity=request.config.option.verbose,
+            interactive=False,
+            aliases={"default"},
+            keepdb=keepdb,
+        )
+    yield
+    if not keepdb:
+        with django_db_blocker.unblock():
+            teardown_databases(config, verbosity=request.config.option.verbose)
+
+
+@pytest.fixture(scope="session")
 def tenant_registry(django_db_setup, django_db_blocker) -> dict[str, Tenant]:
     from employer_quota.demo import load_employer_demo
     from registrations.demo import load_municipality_demo
 
     with django_db_blocker.unblock():
+        assert connection.settings_dict["NAME"].startswith("test"), "tests never touch a real DB"
         connection.set_schema_to_public()
         services.ensure_public_tenant()
         services.ensure_templates()
