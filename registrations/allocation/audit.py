@@ -152,11 +152,10 @@ def audit(market: dict[str, Any], result: dict[str, Any]) -> list[str]:
             problems.append(f"{key} holds {len(ids)} children for {spec['capacity']} places")
         chosen = choose(ids, spec["capacity"], spec["reserves"], eligible)
         for cid in ids:
-            placed = placement[cid]
-            assert placed is not None
+            placed = placement[cid] or {}
             if cid not in chosen:
                 problems.append(f"{key} would not choose its own child {cid}")
-            elif (placed["seat"], placed["employer"]) != chosen[cid]:
+            elif (placed.get("seat"), placed.get("employer")) != chosen[cid]:
                 problems.append(
                     f"child {cid} in {key}: slot {placed['seat']}/{placed['employer']}, "
                     f"expected {chosen[cid][0]}/{chosen[cid][1]}"

@@ -52,29 +52,34 @@ Joint placement of siblings and twins (groups with ``together``)
 -----------------------------------------------------------------
 A together-group has a *joint wish list*: the first listed member's wishes that every
 member also wished, where each member's category exists and has at least as many places as
-members need it (see :mod:`.market`). Each group has a position in its joint list, starting
-at the top. The procedure runs in rounds:
+members need it (see :mod:`.market`). Each group has a position in its joint list. The
+procedure runs in rounds:
 
 * Phase A (once): deferred acceptance among the singles only. Its final state is kept.
-* Each round starts from that state; every group member whose group has not exhausted its
-  joint list proposes to its own category at the group's current facility (a one-entry
-  list), and deferred acceptance continues (displaced singles move down their lists,
-  displaced members drop out). Because deferred acceptance is order-independent, the
+* Pre-filter: a joint position where some member would already be rejected by its
+  category against the phase-A state is skipped. This is exact, not a heuristic: adding
+  proposals only makes a category more selective (substitutability), so such a member is
+  rejected there in every round. Each group starts at its first position that survives.
+* Each round starts from a copy of the phase-A state; every member of a group that has not
+  exhausted its joint list proposes to its own category at the group's current facility
+  (a one-entry list) and deferred acceptance continues (displaced singles move down their
+  lists, displaced members drop out). Deferred acceptance is order-independent, so the
   result is exactly the applicant-optimal stable matching of the market in which each
   member's list is reduced to its group's current facility.
 * A group with at least one member not admitted is *broken*. A broken group is *clearly*
   broken when one of its rejected members would still be rejected if the members of all
-  other broken groups were removed from that category. All clearly broken groups move one
-  step down their joint lists; if no broken group is clearly broken (groups blocking each
-  other), only the one whose worst rejected member ranks lowest moves. The next round
-  starts.
+  other broken groups were removed from that category. All clearly broken groups move on
+  to their next surviving position. If no broken group is clearly broken (groups only
+  blocking each other), the broken groups are split into connected components of the
+  blocking relation and every group of a component moves on except the one whose
+  lowest-ranked rejected member ranks best. The next round starts.
 * The procedure stops in the first round without a broken group.
 
 Guarantees
 ----------
-1. **Termination**: every round moves at least one group one step down its joint list and
-   no group ever moves up, so there are at most ``1 + sum(len(joint list) + 1)`` rounds,
-   each a terminating deferred acceptance.
+1. **Termination**: every round that is not the last moves at least one group at least
+   one step down its joint list and no group ever moves up, so there are at most
+   ``1 + sum(len(joint list))`` rounds, each a terminating deferred acceptance.
 2. **Groups are never split**: a together-group is placed with all members in one facility
    (each member in its own category there), or all its members stay unplaced.
 3. **Capacities, categories and reserves are respected**: no category holds more children
@@ -84,11 +89,12 @@ Guarantees
    market in which each group member wishes only its group's final facility (or nothing).
    Hence no child outside a together-group has a blocking pair: every category such a
    child ranks above its placement is full with children that its choice function prefers,
-   group members included. Every admitted group member is chosen by its category over
-   every single that wished it, so no single has justified envy towards a group member.
-5. **Determinism**: the result depends only on the input and the seed (no hashing of
-   ``str`` objects, no dict/set iteration order of unordered data, no randomness besides
-   the seeded lottery).
+   group members included; in particular a group member never keeps out a single who
+   ranks above it there.
+5. **Determinism**: the result depends only on the input and the seed: no clock, no
+   unseeded randomness, and no iteration order of string-keyed sets or dicts influences
+   it. The lottery depends on the seed and the child's id, not on the input order, so
+   reordering the children in the file changes nothing.
 
 Not guaranteed: stability *for groups*. With couples a stable matching may not exist at
 all (Roth 1984). A group can prefer a facility where all its members would have been chosen
@@ -101,7 +107,7 @@ from __future__ import annotations
 import heapq
 from bisect import insort
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from functools import cached_property
 from itertools import compress
 
 from .market import Market, without_gc
@@ -111,23 +117,37 @@ RESERVED = "reserved"
 RELEASED = "released"
 
 
-@dataclass(eq=False)
 class Allocation:
     """The outcome of :func:`solve`.
 
     ``assigned[c]`` is the flattened feasible-wish index at which child ``c`` is placed, or
-    ``-1``. ``held[q]`` lists the keys of the children admitted to category ``q``.
-    ``seats`` maps children on reserved or released slots to ``(kind, employer index)``;
-    everybody else admitted holds a general slot. ``group_position[g]`` is the index in the
-    group's joint list where it was placed, or ``-1``.
+    ``-1``. ``held[q]`` lists the keys of the children admitted to category ``q`` (computed
+    on first use). ``seats`` maps children on reserved or released slots to
+    ``(kind, employer index)``; everybody else admitted holds a general slot.
+    ``group_position[g]`` is the index in the group's joint list where it was placed, or
+    ``-1``. ``rounds`` counts the deferred-acceptance rounds of the joint placement.
     """
 
-    market: Market
-    assigned: list[int]
-    held: list[list[int]]
-    seats: dict[int, tuple[str, int]]
-    group_position: list[int]
-    rounds: int
+    def __init__(
+        self,
+        market: Market,
+        state: _State,
+        free: int,
+        seats: dict[int, tuple[str, int]],
+        group_position: list[int],
+        rounds: int,
+    ) -> None:
+        self.market = market
+        self.assigned = [p if p < e else -1 for p, e in zip(state.ptr, state.end, strict=True)]
+        self.seats = seats
+        self.group_position = group_position
+        self.rounds = rounds
+        self._state = state
+        self._free = free
+
+    @cached_property
+    def held(self) -> list[list[int]]:
+        return [_admitted(self._state, q, self._free) for q in range(self.market.category_count)]
 
     def facility_of(self, c: int) -> int:
         """The facility index where child ``c`` is placed, or ``-1``."""
@@ -276,7 +296,8 @@ def _propose(proposers: Iterable[int], state: _State, market: Market, free: int)
         e = end[c]
         while w < e:
             k = wish_key[w]
-            h = heaps[wish_category[w]]
+            q = wish_category[w]
+            h = heaps[q]
             worst = -h[0]
             if k < worst:
                 if worst < free:  # full: displace the worst held child
@@ -289,7 +310,6 @@ def _propose(proposers: Iterable[int], state: _State, market: Market, free: int)
                     heapreplace(h, -k)
                     break
                 else:  # a category with reserves
-                    q = wish_category[w]
                     keys = sorted_keys[q]
                     insort(keys, k)
                     if len(keys) <= capacity[q]:
@@ -344,38 +364,37 @@ def _solve(market: Market) -> Allocation:
     # Phase A: the singles.
     _propose(compress(range(n), single) if together else range(n), state, market, free)
 
+    # Each group starts at the first joint position that can work at all.
+    base = state
     position = [0] * len(market.group_ids)
+    for g in together:
+        position[g] = _next_viable(base, market, g, 0)
     rounds = 1
     if together:
-        base = state
         while True:
             state = base.copy()
             ptr, end = state.ptr, state.end
             proposers: list[int] = []
+            active: list[int] = []
             for g in together:
-                joint = market.group_joint[g]
-                if position[g] < len(joint):
-                    for c, w in zip(market.group_members[g], joint[position[g]][1], strict=True):
+                if position[g] < len(market.group_joint[g]):
+                    active.append(g)
+                    wishes = market.group_joint[g][position[g]][1]
+                    for c, w in zip(market.group_members[g], wishes, strict=True):
                         ptr[c] = w
                         end[c] = w + 1
                         proposers.append(c)
             _propose(proposers, state, market, free)
-            broken = [
-                g
-                for g in together
-                if position[g] < len(market.group_joint[g])
-                and any(ptr[c] >= end[c] for c in market.group_members[g])
-            ]
+            broken = [g for g in active if any(ptr[c] >= end[c] for c in market.group_members[g])]
             if not broken:
                 break
             for g in _groups_to_move(market, broken, state, free):
-                position[g] += 1
+                position[g] = _next_viable(base, market, g, position[g] + 1)
             rounds += 1
 
-    assigned = [p if p < e else -1 for p, e in zip(state.ptr, state.end, strict=True)]
     group_position = [-1] * len(market.group_ids)
     for g in together:
-        if assigned[market.group_members[g][0]] >= 0:
+        if state.ptr[market.group_members[g][0]] < state.end[market.group_members[g][0]]:
             group_position[g] = position[g]
     seats: dict[int, tuple[str, int]] = {}
     for q, keys in state.sorted_keys.items():
@@ -388,28 +407,26 @@ def _solve(market: Market) -> Allocation:
         ):
             if kind != GENERAL:
                 seats[key % n] = (kind, employer)
-    return Allocation(
-        market=market,
-        assigned=assigned,
-        held=[_admitted(state, q, free) for q in range(market.category_count)],
-        seats=seats,
-        group_position=group_position,
-        rounds=rounds,
-    )
+    return Allocation(market, state, free, seats, group_position, rounds)
 
 
 def _groups_to_move(market: Market, broken: list[int], state: _State, free: int) -> list[int]:
     """The broken groups that move one step down their joint lists this round.
 
-    A group is clearly broken when one of its rejected members would still be rejected from
-    its category after removing the members of all *other* broken groups from it. If no
-    group is clearly broken, the group with the lowest-ranked rejected member moves alone.
+    A group is *clearly* broken when one of its rejected members would still be rejected
+    from its category after removing the members of all other broken groups from it; all
+    clearly broken groups move. The other broken groups are only blocked by broken groups.
+    When there is no clearly broken group at all, they are split into connected components
+    (group A and group B are connected when a member of B holds a place in a category where
+    a member of A was rejected) and in each component every group moves except the one
+    whose lowest-ranked rejected member ranks best; that group gets the freed places.
     """
     n = market.n
     child_group = market.child_group
     broken_set = set(broken)
     clear: list[int] = []
     worst_rejected: dict[int, int] = {}
+    blockers: dict[int, set[int]] = {}
     for g in broken:
         for c in market.group_members[g]:
             if state.ptr[c] < state.end[c]:
@@ -418,17 +435,98 @@ def _groups_to_move(market: Market, broken: list[int], state: _State, free: int)
             q = market.wish_category[w]
             k = market.wish_key[w]
             worst_rejected[g] = max(worst_rejected.get(g, -1), k)
-            rest = [
-                x
-                for x in _admitted(state, q, free)
-                if child_group[x % n] == g or child_group[x % n] not in broken_set
-            ]
+            rest: list[int] = []
+            for x in _admitted(state, q, free):
+                other = child_group[x % n]
+                if other != g and other in broken_set:
+                    blockers.setdefault(g, set()).add(other)
+                else:
+                    rest.append(x)
             if _still_rejected(rest, k, q, market):
                 clear.append(g)
                 break
     if clear:
         return clear
-    return [max(broken, key=worst_rejected.__getitem__)]
+    # Union-find over the blocking relation.
+    parent = {g: g for g in broken}
+
+    def root(g: int) -> int:
+        while parent[g] != g:
+            parent[g] = parent[parent[g]]
+            g = parent[g]
+        return g
+
+    for g, others in blockers.items():
+        for h in others:
+            parent[root(g)] = root(h)
+    best: dict[int, int] = {}
+    for g in broken:
+        r = root(g)
+        if r not in best or worst_rejected[g] < worst_rejected[best[r]]:
+            best[r] = g
+    stays = set(best.values())
+    return [g for g in broken if g not in stays]
+
+
+def _next_viable(base: _State, market: Market, g: int, j: int) -> int:
+    """The first joint position from ``j`` on where every member of group ``g`` fits against
+    the singles' outcome ``base`` (``len(joint)`` if there is none).
+
+    Adding proposals only makes a category more selective (its choice function is
+    substitutable), so a member that is rejected against ``base`` alone is rejected in every
+    round: such positions are skipped without a round.
+    """
+    wish_category, wish_key = market.wish_category, market.wish_key
+    heaps, sorted_keys = base.heaps, base.sorted_keys
+    joint = market.group_joint[g]
+    while j < len(joint):
+        wishes = joint[j][1]
+        categories = [wish_category[w] for w in wishes]
+        if len(set(categories)) == len(categories) and not any(
+            q in sorted_keys for q in categories
+        ):
+            # Members in distinct categories without reserves: beat the worst held entry.
+            fits = all(wish_key[w] < -heaps[q][0] for w, q in zip(wishes, categories, strict=True))
+        else:
+            fits = _fits(base, market, wishes)
+        if fits:
+            return j
+        j += 1
+    return j
+
+
+def _fits(state: _State, market: Market, wishes: tuple[int, ...]) -> bool:
+    """Whether every member would be chosen at its wish in ``wishes`` against ``state``."""
+    needs: dict[int, list[int]] = {}
+    for w in wishes:
+        needs.setdefault(market.wish_category[w], []).append(market.wish_key[w])
+    for q, keys in needs.items():
+        if q in state.sorted_keys:
+            candidates = sorted([*state.sorted_keys[q], *keys])
+            chosen = {
+                key
+                for key, _, _ in fill_slots(
+                    candidates,
+                    market.category_capacity[q],
+                    market.category_reserves[q],
+                    market.n,
+                    market.child_employers,
+                )
+            }
+            if not chosen.issuperset(keys):
+                return False
+        elif len(keys) == 1:
+            if keys[0] >= -state.heaps[q][0]:
+                return False
+        else:
+            # All m members are chosen iff the m-th worst entry of the heap (free places
+            # included) ranks below the worst member. The m smallest entries of a binary
+            # heap lie in its first m levels, i.e. among the first 2**m - 1 entries.
+            m = len(keys)
+            h = state.heaps[q]
+            if len(h) < m or -sorted(h[: (1 << m) - 1])[m - 1] <= max(keys):
+                return False
+    return True
 
 
 def _still_rejected(keys: list[int], k: int, q: int, market: Market) -> bool:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from bisect import bisect_left
 from collections.abc import Iterator
 from pathlib import Path
@@ -279,9 +280,9 @@ def dump_result(allocation: Allocation, destination: str | Path | IO[str]) -> di
     if not isinstance(destination, str | Path):
         return write_result(allocation, destination)
     target = Path(destination)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with open(temporary, "w", encoding="utf-8") as stream:
+        with open(temporary, "x", encoding="utf-8") as stream:
             summary = write_result(allocation, stream)
             stream.flush()
             os.fsync(stream.fileno())

@@ -38,7 +38,8 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -58,6 +59,7 @@ _CATEGORY_SLOTS = tuple((age, hours) for age in AGE_GROUPS for hours in CARE_HOU
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _REGISTRATION_OFFSET = 1 << 62  # keeps registration times (from year 1 on) non-negative
+_CHUNK = 1 << 16  # children per chunk when flattening the wishes
 
 
 @contextmanager
@@ -136,16 +138,16 @@ class Market:
     # Children; the internal index is the tie-break rank.
     n: int
     child_ids: list[str]
-    child_input_position: list[int]
+    child_input_position: Sequence[int]
     child_age_group: list[str]
     child_care_hours: list[int]
     child_employers: list[frozenset[int] | None]
-    child_wish_count: list[int]
-    # Feasible wishes, flattened per child in the child's own order.
-    wish_start: list[int]
-    wish_category: list[int]
-    wish_key: list[int]
-    wish_rank: list[int]
+    child_wish_count: Sequence[int]
+    # Feasible wishes, flattened per child in the child's own order (typed arrays).
+    wish_start: Sequence[int]
+    wish_category: Sequence[int]
+    wish_key: Sequence[int]
+    wish_rank: Sequence[int]
     infeasible_wishes: dict[int, list[tuple[int, int, int | float]]]
     priority_levels: list[int | float]
     # Groups of siblings/twins.
@@ -288,7 +290,7 @@ def _build(document: dict[str, Any]) -> Market:
     width = len(_CATEGORY_SLOTS)
     facility_cell = {fid: f * width for fid, f in facility_index.items()}
     raw_start: list[int] = [0] * (n + 1)
-    raw_cell: list[int] = []
+    raw_cell = array("l")
     raw_priority: list[int | float] = []
     for p, child in enumerate(children):
         cid = child["id"]
@@ -323,7 +325,7 @@ def _build(document: dict[str, Any]) -> Market:
             cells = []
         if len(set(cells)) < len(wishes):
             _wish_error(p, wishes, [facility_get(wish["facility"]) for wish in wishes])
-        raw_cell += cells
+        raw_cell.extend(cells)
         raw_priority += [wish["priority"] for wish in wishes]
         raw_start[p + 1] = len(raw_cell)
 
@@ -346,27 +348,43 @@ def _build(document: dict[str, Any]) -> Market:
         if employers:
             known = frozenset(employer_index[e] for e in employers if e in employer_index)
             child_employers[c] = known or None
-    counts = [raw_start[p + 1] - raw_start[p] for p in order]
-    permutation = [w for p in order for w in range(raw_start[p], raw_start[p + 1])]
-    owner = [c for c, count in enumerate(counts) for _ in range(count)]
-    wish_category = [cell_category[raw_cell[w]] for w in permutation]
-    wish_key = [level_of[raw_priority[w]] * n + c for w, c in zip(permutation, owner, strict=True)]
-    wish_rank = [rank for count in counts for rank in range(count)]
+    # Chunks of children bound the temporary lists; the results go into typed arrays
+    # (8 bytes per wish instead of a pointer plus a 28-byte int object).
+    wish_category = array("l")
+    wish_key = array("q")
+    wish_rank = array("b")
+    feasible_counts = array("l")
     infeasible: dict[int, list[tuple[int, int, int | float]]] = {}
-    if -1 in wish_category:
-        feasible = [q >= 0 for q in wish_category]
-        for i in compress(range(len(feasible)), [not ok for ok in feasible]):
-            c, w = owner[i], permutation[i]
-            infeasible.setdefault(c, []).append(
-                (wish_rank[i], raw_cell[w] // width, raw_priority[w])
-            )
-        wish_category = list(compress(wish_category, feasible))
-        wish_key = list(compress(wish_key, feasible))
-        wish_rank = list(compress(wish_rank, feasible))
-        counts = [count - len(infeasible.get(c, ())) for c, count in enumerate(counts)]
-    wish_start = [0, *accumulate(counts)]
-    child_wish_count = [raw_start[p + 1] - raw_start[p] for p in order]
-    del raw_cell, raw_priority, raw_start, permutation, owner
+    for low in range(0, n, _CHUNK):
+        spans = [(raw_start[p], raw_start[p + 1]) for p in order[low : low + _CHUNK]]
+        categories = [cell_category[x] for s, e in spans for x in raw_cell[s:e]]
+        keys = [
+            level_of[x] * n + c
+            for c, (s, e) in enumerate(spans, start=low)
+            for x in raw_priority[s:e]
+        ]
+        ranks = [rank for s, e in spans for rank in range(e - s)]
+        counts = [e - s for s, e in spans]
+        if -1 in categories:
+            feasible = [q >= 0 for q in categories]
+            owners = [c for c, (s, e) in enumerate(spans, start=low) for _ in range(e - s)]
+            positions = [w for s, e in spans for w in range(s, e)]
+            for i in compress(range(len(feasible)), [not ok for ok in feasible]):
+                c, w = owners[i], positions[i]
+                infeasible.setdefault(c, []).append(
+                    (ranks[i], raw_cell[w] // width, raw_priority[w])
+                )
+                counts[c - low] -= 1
+            categories = list(compress(categories, feasible))
+            keys = list(compress(keys, feasible))
+            ranks = list(compress(ranks, feasible))
+        wish_category.extend(categories)
+        wish_key.extend(keys)
+        wish_rank.extend(ranks)
+        feasible_counts.extend(counts)
+    wish_start = array("q", accumulate(feasible_counts, initial=0))
+    child_wish_count = array("b", [raw_start[p + 1] - raw_start[p] for p in order])
+    del raw_cell, raw_priority, raw_start, feasible_counts
     child_age_group = [_CATEGORY_SLOTS[child_slot[p]][0] for p in order]
     child_care_hours = [_CATEGORY_SLOTS[child_slot[p]][1] for p in order]
 
@@ -383,7 +401,7 @@ def _build(document: dict[str, Any]) -> Market:
         employer_ids=sorted(employer_index, key=employer_index.__getitem__),
         n=n,
         child_ids=child_ids,
-        child_input_position=order,
+        child_input_position=array("q", order),
         child_age_group=child_age_group,
         child_care_hours=child_care_hours,
         child_employers=child_employers,
