@@ -110,6 +110,13 @@ class Facility(models.Model):
     )
     phone = models.CharField(_("Telefon (Einrichtung)"), max_length=40, blank=True)
     email = models.EmailField(_("E-Mail (Einrichtung)"), blank=True)
+    concept = models.TextField(_("Pädagogisches Konzept"), blank=True, max_length=4000)
+    closing_days = models.TextField(
+        _("Schließtage"),
+        blank=True,
+        max_length=1000,
+        help_text=_("z. B. drei Wochen in den Sommerferien, zwischen den Jahren"),
+    )
 
     class Meta:
         verbose_name = _("Kita")
@@ -433,3 +440,71 @@ class ApplicationEvent(models.Model):
     @property
     def label(self) -> str:
         return str(self.LABELS.get(self.kind, self.kind))
+
+
+class FacilityPhoto(models.Model):
+    """Up to three photos per facility, re-encoded on upload (no people's data expected;
+    carriers confirm they hold the rights)."""
+
+    MAX_PER_FACILITY = 3
+
+    facility = models.ForeignKey(
+        Facility, on_delete=models.CASCADE, related_name="photos", verbose_name=_("Kita")
+    )
+    image = models.ImageField(_("Foto"), upload_to="facility-photos/")
+    alt_text = models.CharField(_("Bildbeschreibung (Alternativtext)"), max_length=200)
+    position = models.PositiveSmallIntegerField(_("Reihenfolge"), default=1)
+
+    class Meta:
+        verbose_name = _("Foto")
+        verbose_name_plural = _("Fotos")
+        ordering = ["facility", "position", "pk"]
+
+    def __str__(self) -> str:
+        return self.alt_text
+
+
+class StaffAssignment(models.Model):
+    """What a staff account may see: the youth office sees all; carrier staff their carrier's
+    facilities; facility staff one facility; Fachberatung its district. Deleted with the account."""
+
+    user = models.OneToOneField(
+        "accounts.User",
+        on_delete=models.CASCADE,
+        related_name="staff_assignment",
+        verbose_name=_("Benutzerkonto"),
+    )
+    carrier = models.ForeignKey(
+        Carrier, on_delete=models.CASCADE, null=True, blank=True, verbose_name=_("Träger")
+    )
+    facility = models.ForeignKey(
+        Facility, on_delete=models.CASCADE, null=True, blank=True, verbose_name=_("Kita")
+    )
+    district = models.ForeignKey(
+        District, on_delete=models.CASCADE, null=True, blank=True, verbose_name=_("Bezirk")
+    )
+
+    class Meta:
+        verbose_name = _("Zuständigkeit")
+        verbose_name_plural = _("Zuständigkeiten")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}"
+
+
+class AccessibilityFeedback(models.Model):
+    """Feedback on barriers (BITV 2.0). The email is optional; entries are deleted after a year."""
+
+    created_at = models.DateTimeField(_("eingegangen am"), auto_now_add=True)
+    page = models.CharField(_("Seite"), max_length=300, blank=True)
+    message = models.TextField(_("Beschreibung der Barriere"), max_length=3000)
+    email = models.EmailField(_("E-Mail für Rückfragen (optional)"), blank=True)
+    handled = models.BooleanField(_("erledigt"), default=False)
+
+    class Meta:
+        verbose_name = _("Rückmeldung Barrierefreiheit")
+        verbose_name_plural = _("Rückmeldungen Barrierefreiheit")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d}"

@@ -2,27 +2,31 @@
 
 from django.urls import path
 
-from registrations import views
+from registrations import views, views_family
 
 from .urls_common import urlpatterns as common
 
 urlpatterns = [
     path("", views.facility_list, name="home"),
     path("kitas/<slug:slug>/", views.facility_detail, name="facility-detail"),
-    path("registrieren/", views.signup, name="signup"),
-    path("konto/bestaetigen/<str:uidb64>/<str:token>/", views.verify_email, name="verify-email"),
-    path("voranmeldung/", views.apply, name="apply"),
+    path("registrieren/", views_family.signup, name="signup"),
+    path(
+        "konto/bestaetigen/<str:uidb64>/<str:token>/",
+        views_family.verify_email,
+        name="verify-email",
+    ),
+    path("voranmeldung/", views_family.apply, name="apply"),
     path(
         "voranmeldung/<str:reference>/bestaetigung/",
-        views.confirmation,
+        views_family.confirmation,
         name="application-confirmation",
     ),
-    path("meine-anmeldungen/", views.my_applications, name="my-applications"),
+    path("meine-anmeldungen/", views_family.my_applications, name="my-applications"),
     path(
         "meine-anmeldungen/<str:reference>/aendern/",
-        views.change_application,
+        views_family.change_application,
         name="change-application",
     ),
-    path("demo-postfach/", views.demo_mailbox, name="demo-mailbox"),
+    path("demo-postfach/", views_family.demo_mailbox, name="demo-mailbox"),
     *common,
 ]
