@@ -7,6 +7,8 @@ transaction that is rolled back.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.db import connection
 from django.test import Client
@@ -42,7 +44,26 @@ def django_db_setup(
     yield
     if not keepdb:
         with django_db_blocker.unblock():
+            # server and worker processes started by tests may still hold a session
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
             teardown_databases(config, verbosity=request.config.option.verbose)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _empty_test_broker():
+    """Tasks left in the file broker by an earlier run must not reach this run's workers."""
+    from django.conf import settings
+
+    folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in")
+    if folder:
+        for path in Path(folder).glob("*"):
+            if path.is_file():
+                path.unlink()
+    yield
 
 
 @pytest.fixture(scope="session")
