@@ -432,6 +432,11 @@ class ApplicationEvent(models.Model):
         "wish_withdrawn": _("Wunsch zurückgezogen"),
         "withdrawn": _("Voranmeldung zurückgezogen"),
         "daycare_forwarded": _("an die Fachberatung Kindertagespflege weitergeleitet"),
+        "daycare_in_contact": _("Fachberatung ist mit Ihnen in Kontakt"),
+        "daycare_placed": _("an eine Tagespflegeperson vermittelt"),
+        "start_changed": _("Betreuungsbeginn oder -umfang geändert"),
+        "merged_in": _("mit einer doppelten Voranmeldung zusammengeführt"),
+        "merged_into": _("als Dublette zusammengeführt"),
     }
 
     def __str__(self) -> str:

@@ -477,3 +477,164 @@ def _ensure_editable(application: Application) -> None:
                 "Während einer laufenden Vergaberunde können Voranmeldungen nicht geändert werden."
             )
         )
+
+
+# --- Back office: scopes, family daycare queue, duplicates ----------------------------------
+
+
+def visible_facilities(user):
+    """The facilities a staff account may see (youth office: all; carrier: its facilities;
+    facility staff: one). Others see none."""
+    from tenants.accounts.models import Role
+
+    role = getattr(user, "role", None)
+    if role in (Role.YOUTH_OFFICE, Role.TENANT_ADMIN):
+        return Facility.objects.all()
+    assignment = getattr(user, "staff_assignment", None) if user.is_authenticated else None
+    if role == Role.CARRIER_STAFF and assignment is not None and assignment.carrier_id:
+        return Facility.objects.filter(carrier_id=assignment.carrier_id)
+    if role == Role.FACILITY_STAFF and assignment is not None and assignment.facility_id:
+        return Facility.objects.filter(pk=assignment.facility_id)
+    return Facility.objects.none()
+
+
+def visible_daycare_districts(user):
+    from tenants.accounts.models import Role
+
+    role = getattr(user, "role", None)
+    if role in (Role.YOUTH_OFFICE, Role.TENANT_ADMIN):
+        return District.objects.all()
+    assignment = getattr(user, "staff_assignment", None) if user.is_authenticated else None
+    if role == Role.FACHBERATUNG and assignment is not None and assignment.district_id:
+        return District.objects.filter(pk=assignment.district_id)
+    return District.objects.none()
+
+
+def set_daycare_status(actor, request: DaycareRequest, status: str) -> DaycareRequest:
+    """Fachberatung marks a family-daycare request as in contact or placed."""
+    allowed = {DaycareRequest.Status.IN_CONTACT, DaycareRequest.Status.PLACED}
+    if status not in allowed:
+        raise ValidationError(_("Dieser Status kann hier nicht gesetzt werden."))
+    if request.status == DaycareRequest.Status.WITHDRAWN:
+        raise ValidationError(_("Die Familie hat diese Anfrage zurückgezogen."))
+    with transaction.atomic():
+        request.status = status
+        request.save(update_fields=["status"])
+        _history(request.application, f"daycare_{status}", district=request.district_id)
+        record_audit(actor, "daycare.status_changed", request.application, status=status)
+    return request
+
+
+def suspected_duplicates(limit: int = 200) -> list[tuple[Application, Application]]:
+    """Active applications that probably concern the same child: same birth date and same
+    normalised last name, or same birth date and the same guardian email. Exact duplicates
+    are already refused at submission; these are the near misses (typos, second account)."""
+    rows = (
+        ApplicationChild.objects.filter(is_active=True)
+        .select_related("application", "child")
+        .order_by("child__birth_date", "application_id")
+    )
+    by_birth: dict = {}
+    for row in rows:
+        by_birth.setdefault(row.child.birth_date, []).append(row)
+    emails = dict(Guardian.objects.values_list("family_id", "email").order_by("family_id", "pk"))
+    pairs = []
+    for group in by_birth.values():
+        for i, first in enumerate(group):
+            for second in group[i + 1 :]:
+                if first.application_id == second.application_id:
+                    continue
+                same_name = normalise_name(first.child.last_name) == normalise_name(
+                    second.child.last_name
+                )
+                same_email = emails.get(first.application.family_id) == emails.get(
+                    second.application.family_id
+                )
+                if same_name or same_email:
+                    pairs.append((first.application, second.application))
+                if len(pairs) >= limit:
+                    return pairs
+    return pairs
+
+
+def merge_applications(actor, keep: Application, drop: Application) -> Application:
+    """Youth office: merge a duplicate into the application to keep. The dropped one is marked
+    merged; its wishes that the kept one lacks are appended (up to the wish limit)."""
+    if keep.pk == drop.pk:
+        raise ValidationError(
+            _("Eine Voranmeldung kann nicht mit sich selbst zusammengeführt werden.")
+        )
+    if Application.Status.ACTIVE != keep.status or drop.status != Application.Status.ACTIVE:
+        raise ValidationError(_("Nur aktive Voranmeldungen können zusammengeführt werden."))
+    policy = PortalSettings.current()
+    with transaction.atomic():
+        existing = set(keep.wishes.values_list("facility_id", flat=True))
+        rank = len(existing)
+        for wish in drop.wishes.order_by("rank"):
+            if wish.facility_id not in existing and rank < policy.max_wishes:
+                rank += 1
+                Wish.objects.create(application=keep, facility_id=wish.facility_id, rank=rank)
+        drop.status = Application.Status.MERGED
+        drop.save(update_fields=["status", "updated_at"])
+        ApplicationChild.objects.filter(application=drop).update(is_active=False)
+        drop.wishes.update(status=WishStatus.WITHDRAWN, status_changed_at=timezone.now())
+        _history(keep, "merged_in", other=drop.pk)
+        _history(drop, "merged_into", other=keep.pk)
+        record_audit(actor, "application.merged", keep, dropped=drop.pk)
+        _send_to_family(keep, "changed", gettext_noop("Änderung Ihrer Voranmeldung"))
+    return keep
+
+
+def change_start_and_hours(actor, application: Application, start_date: date, care_hours: int):
+    """The family changes the desired start date and care hours; every wish must still fit."""
+    _ensure_editable(application)
+    data = ApplicationInput(
+        children=[
+            ChildInput(c.first_name, c.last_name, c.birth_date, c.is_expected)
+            for c in application.children.all()
+        ],
+        guardians=[GuardianInput("x", "x", "x@example.org")],
+        start_date=start_date,
+        care_hours=care_hours,
+        street=application.street,
+        postcode=application.postcode,
+        district_id=application.district_id,
+        facility_ids=list(
+            application.wishes.exclude(status=WishStatus.WITHDRAWN)
+            .order_by("rank")
+            .values_list("facility_id", flat=True)
+        ),
+        wants_family_daycare=application.wants_family_daycare,
+        family_daycare_district_id=application.family_daycare_district_id,
+    )
+    errors = {
+        key: messages
+        for key, messages in validate_application(data).items()
+        if key in ("start_date", "care_hours") or key.startswith("wish")
+    }
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        application.start_date = start_date
+        application.care_hours = care_hours
+        application.save(update_fields=["start_date", "care_hours", "updated_at"])
+        _history(application, "start_changed", start=start_date.isoformat(), hours=care_hours)
+        record_audit(actor, "application.start_changed", application)
+        _send_to_family(application, "changed", gettext_noop("Änderung Ihrer Voranmeldung"))
+    return application
+
+
+def submit_accessibility_feedback(actor, *, page: str, message: str, email: str = ""):
+    from .models import AccessibilityFeedback
+
+    message = message.strip()
+    if len(message) < 5:
+        raise ValidationError(
+            {"message": [_("Bitte beschreiben Sie kurz, wo Sie auf eine Barriere gestoßen sind.")]}
+        )
+    with transaction.atomic():
+        feedback = AccessibilityFeedback.objects.create(
+            page=page[:300], message=message[:3000], email=email.strip()
+        )
+        record_audit(actor, "accessibility.feedback", feedback)
+    return feedback

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from registrations import views, views_family
+from registrations import views, views_backoffice, views_family
 
 from .urls_common import urlpatterns as common
 
@@ -28,5 +28,20 @@ urlpatterns = [
         name="change-application",
     ),
     path("demo-postfach/", views_family.demo_mailbox, name="demo-mailbox"),
+    path("verwaltung/", views_backoffice.dashboard, name="backoffice"),
+    path("verwaltung/voranmeldungen/", views_backoffice.incoming, name="backoffice-incoming"),
+    path(
+        "verwaltung/voranmeldungen/export.<str:fmt>",
+        views_backoffice.incoming_export,
+        name="backoffice-export",
+    ),
+    path("verwaltung/tagespflege/", views_backoffice.daycare_queue, name="backoffice-daycare"),
+    path(
+        "verwaltung/tagespflege/<int:pk>/status/",
+        views_backoffice.daycare_status,
+        name="backoffice-daycare-status",
+    ),
+    path("verwaltung/dubletten/", views_backoffice.duplicates, name="backoffice-duplicates"),
+    path("verwaltung/dubletten/zusammenfuehren/", views_backoffice.merge, name="backoffice-merge"),
     *common,
 ]

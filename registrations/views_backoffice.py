@@ -1,0 +1,255 @@
+"""Back office of the youth office, carriers, facilities and Fachberatung (staff only).
+
+Every list is scoped by services.visible_facilities / visible_daycare_districts; an object
+outside the scope is a 404.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from openpyxl import Workbook
+
+from tenants.accounts.models import Role
+
+from . import services
+from .models import (
+    AgeGroup,
+    Application,
+    CareHours,
+    Child,
+    DaycareRequest,
+    Wish,
+    WishStatus,
+)
+
+STAFF_ROLES = {
+    Role.YOUTH_OFFICE,
+    Role.TENANT_ADMIN,
+    Role.CARRIER_STAFF,
+    Role.FACILITY_STAFF,
+    Role.FACHBERATUNG,
+}
+
+
+def staff_required(view):
+    @login_required
+    def wrapped(request, *args, **kwargs):
+        if request.user.role not in STAFF_ROLES:
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+def youth_office_required(view):
+    @login_required
+    def wrapped(request, *args, **kwargs):
+        if request.user.role not in (Role.YOUTH_OFFICE, Role.TENANT_ADMIN):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    return wrapped
+
+
+@staff_required
+def dashboard(request):
+    return render(
+        request,
+        "registrations/backoffice/dashboard.html",
+        {
+            "facility_count": services.visible_facilities(request.user).count(),
+            "daycare_districts": services.visible_daycare_districts(request.user).count(),
+            "is_youth_office": request.user.role in (Role.YOUTH_OFFICE, Role.TENANT_ADMIN),
+        },
+    )
+
+
+def _incoming(request):
+    """The visible wishes of active applications, filtered by the query string."""
+    facilities = services.visible_facilities(request.user)
+    wishes = (
+        Wish.objects.filter(facility__in=facilities, application__status=Application.Status.ACTIVE)
+        .select_related("facility", "application")
+        .prefetch_related(Prefetch("application__children", queryset=Child.objects.order_by("pk")))
+        .order_by("facility__name", "rank", "application__created_at")
+    )
+    filters = {
+        "facility": request.GET.get("facility", ""),
+        "care_hours": request.GET.get("care_hours", ""),
+        "status": request.GET.get("status", ""),
+        "age_group": request.GET.get("age_group", ""),
+    }
+    if filters["facility"].isdigit():
+        wishes = wishes.filter(facility_id=int(filters["facility"]))
+    if filters["care_hours"].isdigit():
+        wishes = wishes.filter(application__care_hours=int(filters["care_hours"]))
+    if filters["status"] in WishStatus.values:
+        wishes = wishes.filter(status=filters["status"])
+    rows = []
+    for wish in wishes:
+        children = list(wish.application.children.all())
+        group = services.age_group_at(children[0].birth_date, wish.application.start_date)
+        if filters["age_group"] in AgeGroup.values and group != filters["age_group"]:
+            continue
+        rows.append({"wish": wish, "children": children, "age_group": AgeGroup(group).label})
+    return rows, filters, facilities
+
+
+@staff_required
+def incoming(request):
+    """Each facility's incoming pre-registrations with rank, age group, start and hours."""
+    rows, filters, facilities = _incoming(request)
+    return render(
+        request,
+        "registrations/backoffice/incoming.html",
+        {
+            "rows": rows,
+            "filters": filters,
+            "facilities": facilities.order_by("name"),
+            "care_hours": CareHours.choices,
+            "statuses": WishStatus.choices,
+            "age_groups": AgeGroup.choices,
+            "query": request.GET.urlencode(),
+        },
+    )
+
+
+def _export_rows(rows):
+    header = [
+        _("Kita"),
+        _("Vorgangsnummer"),
+        _("Rang"),
+        _("Kinder"),
+        _("Geburtsdatum"),
+        _("Altersgruppe"),
+        _("Beginn"),
+        _("Stunden"),
+        _("Status"),
+        _("eingegangen am"),
+    ]
+    body = [
+        [
+            row["wish"].facility.name,
+            row["wish"].application.reference,
+            row["wish"].rank,
+            ", ".join(f"{c.first_name} {c.last_name}" for c in row["children"]),
+            row["children"][0].birth_date.isoformat(),
+            str(row["age_group"]),
+            row["wish"].application.start_date.isoformat(),
+            row["wish"].application.care_hours,
+            row["wish"].get_status_display(),
+            timezone.localtime(row["wish"].application.created_at).strftime("%Y-%m-%d %H:%M"),
+        ]
+        for row in rows
+    ]
+    return header, body
+
+
+@staff_required
+def incoming_export(request, fmt: str):
+    rows, _filters, _facilities = _incoming(request)
+    header, body = _export_rows(rows)
+    stamp = timezone.localdate().isoformat()
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=";")
+        writer.writerow(header)
+        writer.writerows(body)
+        response = HttpResponse(
+            "\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="voranmeldungen-{stamp}.csv"'
+        return response
+    if fmt == "xlsx":
+        workbook = Workbook()
+        sheet = workbook.active
+        sheet.title = _("Voranmeldungen")[:31]
+        sheet.append(header)
+        for line in body:
+            sheet.append(line)
+        buffer = io.BytesIO()
+        workbook.save(buffer)
+        response = HttpResponse(
+            buffer.getvalue(),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+        response["Content-Disposition"] = f'attachment; filename="voranmeldungen-{stamp}.xlsx"'
+        return response
+    raise Http404
+
+
+@staff_required
+def daycare_queue(request):
+    """The Fachberatung's work queue: family-daycare requests of its district."""
+    districts = services.visible_daycare_districts(request.user)
+    requests = (
+        DaycareRequest.objects.filter(district__in=districts)
+        .select_related("district", "application")
+        .prefetch_related("application__children", "application__family__guardians")
+        .order_by("status", "application__created_at")
+    )
+    return render(
+        request,
+        "registrations/backoffice/daycare_queue.html",
+        {"requests": requests, "statuses": DaycareRequest.Status},
+    )
+
+
+@staff_required
+@require_POST
+def daycare_status(request, pk: int):
+    districts = services.visible_daycare_districts(request.user)
+    daycare = get_object_or_404(DaycareRequest, pk=pk, district__in=districts)
+    try:
+        services.set_daycare_status(request.user, daycare, request.POST.get("status", ""))
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, _("Der Status ist gespeichert."))
+    return redirect("backoffice-daycare")
+
+
+@youth_office_required
+def duplicates(request):
+    return render(
+        request,
+        "registrations/backoffice/duplicates.html",
+        {"pairs": services.suspected_duplicates()},
+    )
+
+
+@youth_office_required
+@require_POST
+def merge(request):
+    try:
+        keep = get_object_or_404(Application, pk=int(request.POST.get("keep", "0")))
+        drop = get_object_or_404(Application, pk=int(request.POST.get("drop", "0")))
+    except ValueError as exc:
+        raise Http404 from exc
+    try:
+        services.merge_applications(request.user, keep, drop)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(
+            request,
+            _("%(drop)s wurde mit %(keep)s zusammengeführt.")
+            % {"drop": drop.reference, "keep": keep.reference},
+        )
+    return redirect("backoffice-duplicates")
