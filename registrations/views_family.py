@@ -1,5 +1,7 @@
 """Parents' pages: sign-up and verification, pre-registration, "Meine Anmeldungen"."""
 
+from datetime import date
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -147,7 +149,11 @@ def my_applications(request):
     return render(
         request,
         "registrations/my_applications.html",
-        {"applications": applications, "policy": PortalSettings.current()},
+        {
+            "applications": applications,
+            "policy": PortalSettings.current(),
+            "care_hour_options": [25, 35, 45],
+        },
     )
 
 
@@ -171,10 +177,20 @@ def change_application(request, reference: str):
             services.withdraw_wish(request.user, application, int(request.POST.get("facility", 0)))
         elif action == "withdraw":
             services.withdraw_application(request.user, application)
+        elif action == "change_start":
+            services.change_start_and_hours(
+                request.user,
+                application,
+                date.fromisoformat(request.POST.get("start_date", "")),
+                int(request.POST.get("care_hours", "0")),
+            )
         else:
             raise Http404
-    except (ValueError, TypeError) as exc:
-        raise Http404 from exc
+    except (ValueError, TypeError):
+        messages.error(
+            request, _("Bitte geben Sie ein gültiges Datum und einen Betreuungsumfang an.")
+        )
+        return redirect("my-applications")
     except ValidationError as exc:
         for message in exc.messages:
             messages.error(request, message)

@@ -1,7 +1,9 @@
 """URL patterns every host serves: language switch, login/logout."""
 
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, reverse_lazy
+
+from tenants.accounts.forms import OutboxPasswordResetForm
 
 accounts_patterns = (
     [
@@ -11,6 +13,39 @@ accounts_patterns = (
             name="login",
         ),
         path("abmelden/", auth_views.LogoutView.as_view(), name="logout"),
+        path(
+            "passwort/",
+            auth_views.PasswordResetView.as_view(
+                form_class=OutboxPasswordResetForm,
+                template_name="accounts/password_reset.html",
+                email_template_name="accounts/email/password_reset.txt",
+                subject_template_name="accounts/email/password_reset_subject.txt",
+                success_url=reverse_lazy("accounts:password_reset_done"),
+            ),
+            name="password_reset",
+        ),
+        path(
+            "passwort/gesendet/",
+            auth_views.PasswordResetDoneView.as_view(
+                template_name="accounts/password_reset_done.html"
+            ),
+            name="password_reset_done",
+        ),
+        path(
+            "passwort/neu/<uidb64>/<token>/",
+            auth_views.PasswordResetConfirmView.as_view(
+                template_name="accounts/password_reset_confirm.html",
+                success_url=reverse_lazy("accounts:password_reset_complete"),
+            ),
+            name="password_reset_confirm",
+        ),
+        path(
+            "passwort/fertig/",
+            auth_views.PasswordResetCompleteView.as_view(
+                template_name="accounts/password_reset_complete.html"
+            ),
+            name="password_reset_complete",
+        ),
     ],
     "accounts",
 )

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from registrations import views, views_backoffice, views_family
+from registrations import views, views_backoffice, views_family, views_info
 
 from .urls_common import urlpatterns as common
 
@@ -28,6 +28,7 @@ urlpatterns = [
         name="change-application",
     ),
     path("demo-postfach/", views_family.demo_mailbox, name="demo-mailbox"),
+    path("barrierefreiheit/", views_info.accessibility, name="accessibility"),
     path("verwaltung/", views_backoffice.dashboard, name="backoffice"),
     path("verwaltung/voranmeldungen/", views_backoffice.incoming, name="backoffice-incoming"),
     path(
