@@ -256,6 +256,44 @@ TAG_WEIGHTS = [
 ]
 
 
+CONCEPTS = [
+    "Wir arbeiten nach dem situationsorientierten Ansatz: Die Themen der Kinder bestimmen unseren "
+    "Alltag. In festen Gruppen mit vertrauten Bezugspersonen erleben die Kinder Sicherheit und "
+    "entdecken in offenen Funktionsräumen ihre eigenen Interessen.",
+    "Bewegung ist bei uns Alltag: Turnhalle, Bewegungsbaustelle und ein großes Außengelände laden "
+    "jeden Tag zum Klettern, Balancieren und Toben ein. Gesundes Frühstück und Mittagessen "
+    "bereiten wir täglich frisch zu.",
+    "Sprache begleitet alles, was wir tun. Wir singen, erzählen und lesen vor; Kinder mit einer "
+    "anderen Familiensprache fördern wir alltagsintegriert. Eltern sind bei uns jederzeit "
+    "willkommen.",
+    "Als Familienzentrum sind wir Treffpunkt für den ganzen Stadtteil: mit Elterncafé, "
+    "Beratungssprechstunden und Kursen. Die Kinder lernen in altersgemischten Gruppen "
+    "voneinander.",
+    "Wir sind viel draußen: im Garten, im nahen Wald und auf dem Spielplatz. Beim Forschen mit "
+    "Wasser, Erde und Licht gehen die Kinder ihren Fragen nach, begleitet von unseren "
+    "Fachkräften.",
+    "In unserer inklusiven Kita spielen und lernen Kinder mit und ohne Behinderung gemeinsam. "
+    "Heilpädagogische Fachkräfte und Therapeutinnen arbeiten im Haus mit.",
+    "Nach der Pädagogik Maria Montessoris schaffen wir eine vorbereitete Umgebung, in der die "
+    "Kinder selbstständig wählen, womit sie sich beschäftigen. „Hilf mir, es selbst zu tun.“",
+]
+CLOSING_DAYS = [
+    "drei Wochen in den Sommerferien, zwischen Weihnachten und Neujahr, zwei Konzeptionstage",
+    "zwei Wochen in den Sommerferien, zwischen den Jahren, Brückentag nach Christi Himmelfahrt",
+    "drei Wochen in den Sommerferien (wechselnd), 24. Dezember bis 1. Januar, ein Betriebsausflug",
+    "zwischen Weihnachten und Neujahr, drei pädagogische Planungstage; im Sommer durchgehend "
+    "geöffnet",
+]
+
+
+def _profile_texts(seed: int, facilities: list[Facility]) -> None:
+    """Concept and closing days, from a random stream of their own (the rest stays as it was)."""
+    rng = random.Random(seed * 31 + 7)
+    for facility in facilities:
+        facility.concept = rng.choice(CONCEPTS)
+        facility.closing_days = rng.choice(CLOSING_DAYS)
+
+
 def _split_total(rng: random.Random, count: int, total: int, low: int, high: int) -> list[int]:
     """`count` sizes between low and high that add up to exactly `total`."""
     sizes = [rng.randint(low, high) for _ in range(count)]
@@ -368,6 +406,7 @@ def load_municipality_demo(slug: str) -> dict[str, int]:
             # about one in seven facilities takes only children from age three (Ü3)
             u3 = 0 if rng.random() < 0.15 else round(places * rng.uniform(0.18, 0.32))
             offers.append((facility, u3, places - u3))
+    _profile_texts(spec.seed, facilities)
     Facility.objects.bulk_create(facilities)
     AgeGroupOffer.objects.bulk_create(
         [
@@ -405,3 +444,82 @@ def summary() -> dict[str, int]:
         "places": AgeGroupOffer.objects.aggregate(total=Sum("places"))["total"] or 0,
         "daycare_persons": FamilyDaycarePerson.objects.count(),
     }
+
+
+def load_demo_people(password: str) -> list[tuple[str, str]]:
+    """Demo staff for every back-office role and a demo family with one pre-registration.
+    Idempotent. Returns (login, role) pairs."""
+    from datetime import date, timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from tenants.accounts.models import Role
+
+    from . import services
+    from .models import Application, StaffAssignment
+
+    User = get_user_model()
+    city = slugify(connection_schema_name()).replace("_", "-")
+    district = District.objects.order_by("pk").first()
+    carrier = Carrier.objects.order_by("pk").first()
+    facility = Facility.objects.filter(carrier=carrier).order_by("pk").first()
+    people = [
+        (f"traeger@{city}.demo", Role.CARRIER_STAFF, {"carrier": carrier}),
+        (f"kita@{city}.demo", Role.FACILITY_STAFF, {"facility": facility}),
+        (f"tagespflege@{city}.demo", Role.FACHBERATUNG, {"district": district}),
+    ]
+    logins = []
+    for email, role, scope in people:
+        user = User.objects.filter(email=email).first()
+        if user is None:
+            user = User.objects.create_user(email=email, password=password, role=role)
+            StaffAssignment.objects.create(user=user, **scope)
+        logins.append((email, role))
+    parent_email = f"familie@{city}.demo"
+    parent = User.objects.filter(email=parent_email).first()
+    if parent is None:
+        parent = User.objects.create_user(
+            email=parent_email,
+            password=password,
+            role=Role.PARENT,
+            first_name="Alex",
+            last_name="Beispiel",
+        )
+    if not Application.objects.filter(family__guardians__user=parent).exists():
+        today = timezone.localdate()
+        start = date(today.year + (1 if today.month >= 8 else 0), 8, 1)
+        birth = start - timedelta(days=2 * 365 + 40)
+        wishes = list(
+            Facility.objects.filter(
+                district=district,
+                care_hours__contains=[35],
+                age_groups__age_group=AgeGroup.U3,
+                age_groups__places__gt=0,
+            )
+            .order_by("name")
+            .values_list("pk", flat=True)[:3]
+        )
+        services.submit_application(
+            parent,
+            services.ApplicationInput(
+                children=[services.ChildInput("Emil", "Beispiel", birth)],
+                guardians=[services.GuardianInput("Alex", "Beispiel", parent_email)],
+                start_date=start,
+                care_hours=35,
+                street="Musterweg 1",
+                postcode=district.facilities.values_list("postcode", flat=True).first(),
+                district_id=district.pk,
+                facility_ids=wishes,
+                wants_family_daycare=True,
+                family_daycare_district_id=district.pk,
+            ),
+        )
+    logins.append((parent_email, Role.PARENT))
+    return logins
+
+
+def connection_schema_name() -> str:
+    from django.db import connection
+
+    return connection.schema_name

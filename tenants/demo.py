@@ -9,7 +9,7 @@ from django.db import transaction
 from django_tenants.utils import schema_context, tenant_context
 
 from employer_quota.demo import load_employer_demo
-from registrations.demo import load_municipality_demo
+from registrations.demo import load_demo_people, load_municipality_demo
 from tenants.accounts.models import Role
 
 from . import services
@@ -79,18 +79,15 @@ def load_demo() -> list[dict]:
                 None, tenant_type=demo.tenant_type, slug=demo.slug, name=demo.name
             )
         with tenant_context(tenant), transaction.atomic():
-            if demo.tenant_type == "municipality":
-                figures = load_municipality_demo(demo.slug)
-            else:
-                figures = load_employer_demo(demo.slug)
+            logins = list(demo.logins)
             for email, role in demo.logins:
                 _ensure_user(email, role, is_staff=False)
+            if demo.tenant_type == "municipality":
+                figures = load_municipality_demo(demo.slug)
+                logins += load_demo_people(DEMO_PASSWORD)
+            else:
+                figures = load_employer_demo(demo.slug)
         rows.append(
-            {
-                "url": tenant.portal_url,
-                "name": tenant.name,
-                "figures": figures,
-                "logins": list(demo.logins),
-            }
+            {"url": tenant.portal_url, "name": tenant.name, "figures": figures, "logins": logins}
         )
     return rows
