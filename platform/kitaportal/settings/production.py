@@ -25,3 +25,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# Facility finder: distance sort provider (integrations.geocoder); media from the reverse proxy.
+GEOCODER = env("GEOCODER", "centroids")
+SERVE_MEDIA = False

@@ -24,3 +24,6 @@ STORAGES = {
 MEDIA_ROOT = DATA_DIR / "test-media"
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+
+GEOCODER = "centroids"  # offline: tests make no network calls
+SERVE_MEDIA = True
