@@ -69,6 +69,9 @@ TENANT_TYPES = {
             "django_filters",
             "rest_framework",
             "tenants",
+            "django_prometheus",
+            # the project package as an app, so collectstatic finds kitaportal/static/
+            "kitaportal",
         ],
         "URLCONF": "kitaportal.urls_public",
     },
@@ -99,6 +102,11 @@ for _config in TENANT_TYPES.values():
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 
 MIDDLEWARE = [
+    # /healthz, /readyz, /metrics on every host, before tenant resolution (kitaportal.health)
+    "kitaportal.health.HealthMiddleware",
+    # request id, access line, request metrics (kitaportal.observability)
+    "kitaportal.observability.RequestContextMiddleware",
+    "kitaportal.observability.MetricsBeforeMiddleware",
     "kitaportal.middleware.TenantMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -109,6 +117,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "kitaportal.observability.MetricsAfterMiddleware",
 ]
 
 ROOT_URLCONF = "kitaportal.urls_public"
@@ -225,14 +234,29 @@ SENTRY_DSN = env("SENTRY_DSN")
 SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", "development")
 SENTRY_RELEASE = env("SENTRY_RELEASE")
 
-# --- Logging: no personal data; tenant slug on every line ---------------------------------
+# --- Logging: no personal data; request id, tenant, role and task id on every line ----------
+# LOG_FORMAT=json (one JSON object per line) or plain; default: plain on a terminal, else json.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "kitaportal.observability.ContextFilter"}},
+    "formatters": {
+        "json": {"()": "kitaportal.observability.JsonFormatter"},
+        "plain": {"()": "kitaportal.observability.PlainFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["context"],
+            "formatter": env("LOG_FORMAT") or ("plain" if os.isatty(2) else "json"),
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # 4xx warnings name the path (which may hold a token); the access line has the status.
+        "django.request": {"level": "ERROR"},
+    },
 }
 
 # --- Tenant provisioning ------------------------------------------------------------------
