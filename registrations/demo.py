@@ -465,6 +465,7 @@ def load_demo_people(password: str) -> list[tuple[str, str]]:
     carrier = Carrier.objects.order_by("pk").first()
     facility = Facility.objects.filter(carrier=carrier).order_by("pk").first()
     people = [
+        (f"admin@{city}.demo", Role.TENANT_ADMIN, {}),
         (f"traeger@{city}.demo", Role.CARRIER_STAFF, {"carrier": carrier}),
         (f"kita@{city}.demo", Role.FACILITY_STAFF, {"facility": facility}),
         (f"tagespflege@{city}.demo", Role.FACHBERATUNG, {"district": district}),
@@ -474,7 +475,8 @@ def load_demo_people(password: str) -> list[tuple[str, str]]:
         user = User.objects.filter(email=email).first()
         if user is None:
             user = User.objects.create_user(email=email, password=password, role=role)
-            StaffAssignment.objects.create(user=user, **scope)
+            if scope:
+                StaffAssignment.objects.create(user=user, **scope)
         logins.append((email, role))
     parent_email = f"familie@{city}.demo"
     parent = User.objects.filter(email=parent_email).first()

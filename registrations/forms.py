@@ -144,3 +144,31 @@ class ApplicationForm(forms.Form):
                 target = None
             for message in messages:
                 self.add_error(target, message)
+
+
+class StaffAccountForm(forms.Form):
+    first_name = forms.CharField(label=_("Vorname"), max_length=100)
+    last_name = forms.CharField(label=_("Nachname"), max_length=100)
+    email = forms.EmailField(label=_("E-Mail-Adresse"))
+    role = forms.ChoiceField(label=_("Rolle"))
+    carrier = forms.ModelChoiceField(
+        label=_("Träger (für Träger-Konten)"), queryset=None, required=False
+    )
+    facility = forms.ModelChoiceField(
+        label=_("Kita (für Kita-Konten)"), queryset=None, required=False
+    )
+    district = forms.ModelChoiceField(
+        label=_("Bezirk (für die Fachberatung)"), queryset=District.objects.all(), required=False
+    )
+    language = forms.ChoiceField(
+        label=_("Sprache der E-Mails"), choices=[("de", "Deutsch"), ("en", "English")]
+    )
+
+    def __init__(self, *args, **kwargs):
+        from .models import Carrier
+        from .staff import STAFF_ROLES
+
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = [(role.value, role.label) for role in STAFF_ROLES]
+        self.fields["carrier"].queryset = Carrier.objects.order_by("name")
+        self.fields["facility"].queryset = Facility.objects.order_by("name")

@@ -253,3 +253,68 @@ def merge(request):
             % {"drop": drop.reference, "keep": keep.reference},
         )
     return redirect("backoffice-duplicates")
+
+
+def tenant_admin_required(view):
+    @login_required
+    def wrapped(request, *args, **kwargs):
+        if request.user.role != Role.TENANT_ADMIN:
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    return wrapped
+
+
+@tenant_admin_required
+def staff_accounts(request):
+    """The tenant admin creates and deactivates staff accounts."""
+    from django.contrib.auth import get_user_model
+
+    from . import staff
+    from .forms import StaffAccountForm
+
+    form = StaffAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            staff.create_staff_account(
+                request.user, **form.cleaned_data, base_url=request.build_absolute_uri("/")
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+        else:
+            messages.success(request, _("Das Konto ist angelegt; die Einladung ist unterwegs."))
+            return redirect("backoffice-staff")
+    accounts = (
+        get_user_model()
+        .objects.filter(role__in=staff.STAFF_ROLES)
+        .select_related(
+            "staff_assignment__carrier",
+            "staff_assignment__facility",
+            "staff_assignment__district",
+        )
+        .order_by("last_name", "email")
+    )
+    return render(
+        request, "registrations/backoffice/staff.html", {"form": form, "accounts": accounts}
+    )
+
+
+@tenant_admin_required
+@require_POST
+def deactivate_staff(request, pk: int):
+    from django.contrib.auth import get_user_model
+
+    from . import staff
+
+    user = get_object_or_404(get_user_model(), pk=pk, role__in=staff.STAFF_ROLES)
+    try:
+        staff.deactivate_staff_account(request.user, user)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, _("Das Konto ist deaktiviert."))
+    return redirect("backoffice-staff")

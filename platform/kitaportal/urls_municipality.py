@@ -43,6 +43,12 @@ urlpatterns = [
         name="backoffice-daycare-status",
     ),
     path("verwaltung/dubletten/", views_backoffice.duplicates, name="backoffice-duplicates"),
+    path("verwaltung/mitarbeitende/", views_backoffice.staff_accounts, name="backoffice-staff"),
+    path(
+        "verwaltung/mitarbeitende/<int:pk>/deaktivieren/",
+        views_backoffice.deactivate_staff,
+        name="backoffice-staff-deactivate",
+    ),
     path("verwaltung/dubletten/zusammenfuehren/", views_backoffice.merge, name="backoffice-merge"),
     *common,
 ]
