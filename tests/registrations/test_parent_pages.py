@@ -192,3 +192,18 @@ def test_facility_link_preselects_the_first_wish(city):
         facility = Facility.objects.first()
     body = client.get(f"/voranmeldung/?kita={facility.pk}").content.decode()
     assert f'<option value="{facility.pk}" selected>' in body
+
+
+def test_a_dueren_account_gets_a_404_for_a_bochum_reference(city, other_city):
+    owner = sign_up_and_verify(city)
+    owner.post("/voranmeldung/", form_data(city))
+    with tenant_context(city):
+        reference = Application.objects.get().reference
+    dueren_parent = sign_up_and_verify(other_city, email="dueren@example.org")
+    assert dueren_parent.get(f"/voranmeldung/{reference}/bestaetigung/").status_code == 404
+    response = dueren_parent.post(
+        f"/meine-anmeldungen/{reference}/aendern/", {"action": "withdraw"}
+    )
+    assert response.status_code == 404
+    with tenant_context(city):
+        assert Application.objects.get().status == "active"
