@@ -110,3 +110,66 @@ def test_the_portal_is_keyboard_usable_with_visible_focus(page, steps, portal_se
     assert outline != "none"
     page.keyboard.press("Enter")
     steps.check("skip-link")
+
+
+def test_the_information_and_account_pages_pass_axe(page, steps, portal_server):
+    for path, label in (
+        ("/barrierefreiheit/", "accessibility-statement"),
+        ("/konto/anmelden/", "login"),
+        ("/konto/passwort/", "password-reset"),
+        ("/registrieren/", "signup-empty"),
+    ):
+        page.goto(portal_server + path)
+        steps.check(label)
+    # the error state of a form: summary, messages at the fields
+    page.goto(portal_server + "/registrieren/")
+    page.get_by_role("button", name="Konto anlegen").click()
+    expect(page.locator("#error-summary")).to_be_visible()
+    steps.check("signup-errors")
+
+
+def test_the_application_form_can_be_completed_with_the_keyboard_alone(
+    page, steps, portal_server, browser_city, django_db_blocker
+):
+    """Tab through the form in DOM order, typing, ticking (Space) and choosing (arrow keys)."""
+    email = "tastatur@example.org"
+    page.goto(portal_server + "/registrieren/")
+    page.get_by_label("Vorname").fill("Kim")
+    page.get_by_label("Nachname").fill("Tastatur")
+    page.get_by_label("E-Mail-Adresse").fill(email)
+    page.get_by_label("Passwort").fill("Kita-Platz-2027!")
+    page.get_by_role("button", name="Konto anlegen").click()
+    page.goto(portal_server + "/demo-postfach/")
+    links = re.findall(r"http://\S+/konto/bestaetigen/\S+/", page.content())
+    page.goto(links[0])  # newest mail first
+
+    start = next_august()
+    birth = start - timedelta(days=4 * 365)
+    page.locator("#id_child_0_first_name").focus()
+    typed = {
+        "id_child_0_first_name": "Noa",
+        "id_child_0_last_name": "Tastatur",
+        "id_child_0_birth_date": birth.strftime("%d%m%Y"),
+        "id_start_date": start.strftime("%d%m%Y"),
+        "id_street": "Am Park 3",
+        "id_postcode": "52349",
+    }
+    arrows = {"id_wish_1": 1, "id_wish_2": 2, "id_district": 1}
+    for _ in range(80):
+        current = page.evaluate("document.activeElement.id")
+        if current in typed:
+            page.keyboard.type(typed.pop(current))
+        elif current in arrows:
+            for _step in range(arrows.pop(current)):
+                page.keyboard.press("ArrowDown")
+        elif current == "id_care_hours_0":
+            page.keyboard.press("ArrowDown")  # arrow keys move within a radio group: 35 h
+        if current == "id_notes":
+            break
+        page.keyboard.press("Tab")
+    assert not typed and not arrows, f"not reached by Tab: {typed} {arrows}"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Voranmeldung absenden"
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Ihre Voranmeldung ist eingegangen")
+    steps.check("keyboard-confirmation")
