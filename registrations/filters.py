@@ -8,6 +8,7 @@ from django import forms
 from django.db.models import Exists, FloatField, OuterRef, Q, Value
 from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
 from django.utils.translation import gettext_lazy as _
+from kitaportal.widgets import use_fast_selects
 
 from integrations.geocoder import EARTH_RADIUS_KM, Point, get_geocoder
 
@@ -183,7 +184,7 @@ class FacilityFilter(django_filters.FilterSet):
 
     @property
     def form(self):
-        form = super().form
+        form = use_fast_selects(super().form)
         for field in form.fields.values():
             if isinstance(field.widget, forms.Select):
                 field.widget.attrs.setdefault("class", "select")

@@ -7,6 +7,7 @@ import uuid
 from django import forms
 from django.contrib.auth.password_validation import validate_password
 from django.utils.translation import gettext_lazy as _
+from kitaportal.widgets import use_fast_selects
 
 from .models import CareHours, District, Facility
 
@@ -115,6 +116,7 @@ class ApplicationForm(forms.Form):
             )
         if not self.is_bound:
             self.initial.setdefault("idempotency_key", uuid.uuid4())
+        use_fast_selects(self)
 
     def child_rows(self):
         return [

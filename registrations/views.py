@@ -26,11 +26,13 @@ def map_markers(queryset) -> list[dict]:
     rows = queryset.prefetch_related(None).values(
         "pk", "slug", "name", "street", "postcode", "city", "latitude", "longitude"
     )
+    # one reverse() for all markers (a reverse per facility cost ~1/4 of the page's time)
+    url_pattern = reverse("facility-detail", args=["__slug__"])
     return [
         {
             "name": row["name"],
             "address": f"{row['street']}, {row['postcode']} {row['city']}",
-            "url": reverse("facility-detail", args=[row["slug"]]),
+            "url": url_pattern.replace("__slug__", row["slug"]),
             "lat": float(row["latitude"]),
             "lon": float(row["longitude"]),
         }

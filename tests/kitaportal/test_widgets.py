@@ -1,0 +1,39 @@
+"""FastSelect renders the same options as Django's Select, without a template per option."""
+
+import re
+
+from django import forms
+from kitaportal.widgets import FastSelect, use_fast_selects
+
+CHOICES = [("", "– keine –"), ("1", "Kita <Sonne> & Mond"), ("2", "Kita Regenbogen")]
+
+
+def options(html: str) -> list[tuple[str, bool, str]]:
+    return [
+        (value, bool(selected), label)
+        for value, selected, label in re.findall(
+            r'<option value="([^"]*)"( selected)?>([^<]*)</option>', html
+        )
+    ]
+
+
+def test_fast_select_matches_djangos_select_option_for_option():
+    for value in ("", "2", None, "9"):
+        django = forms.Select(choices=CHOICES).render("wish", value, {"id": "id_wish"})
+        fast = FastSelect(choices=CHOICES).render("wish", value, {"id": "id_wish"})
+        assert options(fast) == options(django)
+        assert 'id="id_wish"' in fast and 'name="wish"' in fast
+    assert "&lt;Sonne&gt; &amp; Mond" in FastSelect(choices=CHOICES).render("w", None)
+
+
+def test_use_fast_selects_swaps_only_plain_selects_and_keeps_required_and_choices():
+    class Form(forms.Form):
+        wish = forms.ChoiceField(choices=CHOICES)
+        hours = forms.ChoiceField(choices=CHOICES[1:], widget=forms.RadioSelect)
+
+    form = use_fast_selects(Form())
+    assert isinstance(form.fields["wish"].widget, FastSelect)
+    assert isinstance(form.fields["hours"].widget, forms.RadioSelect)
+    html = str(form["wish"])
+    assert "required" in html
+    assert len(options(html)) == 3
