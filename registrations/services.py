@@ -390,24 +390,36 @@ def _send_to_family(application: Application, template: str, subject: str) -> No
         )
 
 
-def set_wish_order(actor, application: Application, facility_ids: list[int]) -> Application:
-    """Change which Kitas are wished and in which order (the family's edit)."""
-    _ensure_editable(application)
-    data = ApplicationInput(
-        children=[
+def _input_for(application: Application, **changes) -> ApplicationInput:
+    """The validation input describing an existing application, with `changes` applied."""
+    data = {
+        "children": [
             ChildInput(c.first_name, c.last_name, c.birth_date, c.is_expected)
             for c in application.children.all()
         ],
-        guardians=[GuardianInput("x", "x", "x@example.org")],
-        start_date=application.start_date,
-        care_hours=application.care_hours,
-        street=application.street,
-        postcode=application.postcode,
-        district_id=application.district_id,
-        facility_ids=facility_ids,
-        wants_family_daycare=application.wants_family_daycare,
-        family_daycare_district_id=application.family_daycare_district_id,
-    )
+        # the guardians are not edited here; a placeholder keeps the guardian rule quiet
+        "guardians": [GuardianInput("x", "x", "x@example.org")],
+        "start_date": application.start_date,
+        "care_hours": application.care_hours,
+        "street": application.street,
+        "postcode": application.postcode,
+        "district_id": application.district_id,
+        "facility_ids": list(
+            application.wishes.exclude(status=WishStatus.WITHDRAWN)
+            .order_by("rank")
+            .values_list("facility_id", flat=True)
+        ),
+        "wants_family_daycare": application.wants_family_daycare,
+        "family_daycare_district_id": application.family_daycare_district_id,
+    }
+    data.update(changes)
+    return ApplicationInput(**data)
+
+
+def set_wish_order(actor, application: Application, facility_ids: list[int]) -> Application:
+    """Change which Kitas are wished and in which order (the family's edit)."""
+    _ensure_editable(application)
+    data = _input_for(application, facility_ids=facility_ids)
     errors = {k: v for k, v in validate_application(data).items() if k.startswith("wish")}
     if errors:
         raise ValidationError(errors)
@@ -588,25 +600,7 @@ def merge_applications(actor, keep: Application, drop: Application) -> Applicati
 def change_start_and_hours(actor, application: Application, start_date: date, care_hours: int):
     """The family changes the desired start date and care hours; every wish must still fit."""
     _ensure_editable(application)
-    data = ApplicationInput(
-        children=[
-            ChildInput(c.first_name, c.last_name, c.birth_date, c.is_expected)
-            for c in application.children.all()
-        ],
-        guardians=[GuardianInput("x", "x", "x@example.org")],
-        start_date=start_date,
-        care_hours=care_hours,
-        street=application.street,
-        postcode=application.postcode,
-        district_id=application.district_id,
-        facility_ids=list(
-            application.wishes.exclude(status=WishStatus.WITHDRAWN)
-            .order_by("rank")
-            .values_list("facility_id", flat=True)
-        ),
-        wants_family_daycare=application.wants_family_daycare,
-        family_daycare_district_id=application.family_daycare_district_id,
-    )
+    data = _input_for(application, start_date=start_date, care_hours=care_hours)
     errors = {
         key: messages
         for key, messages in validate_application(data).items()

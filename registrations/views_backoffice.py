@@ -7,6 +7,7 @@ outside the scope is a 404.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 
 from django.contrib import messages
@@ -42,27 +43,25 @@ STAFF_ROLES = {
 }
 
 
-def staff_required(view):
-    @login_required
-    def wrapped(request, *args, **kwargs):
-        if request.user.role not in STAFF_ROLES:
-            raise Http404
-        return view(request, *args, **kwargs)
+def roles_required(*roles):
+    """Login required, and one of `roles`; anyone else gets a 404 (nothing to see here)."""
 
-    wrapped.__name__ = view.__name__
-    wrapped.__doc__ = view.__doc__
-    return wrapped
+    def decorator(view):
+        @functools.wraps(view)
+        @login_required
+        def wrapped(request, *args, **kwargs):
+            if request.user.role not in roles:
+                raise Http404
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
 
 
-def youth_office_required(view):
-    @login_required
-    def wrapped(request, *args, **kwargs):
-        if request.user.role not in (Role.YOUTH_OFFICE, Role.TENANT_ADMIN):
-            raise Http404
-        return view(request, *args, **kwargs)
-
-    wrapped.__name__ = view.__name__
-    return wrapped
+staff_required = roles_required(*STAFF_ROLES)
+youth_office_required = roles_required(Role.YOUTH_OFFICE, Role.TENANT_ADMIN)
+tenant_admin_required = roles_required(Role.TENANT_ADMIN)
 
 
 @staff_required
@@ -253,17 +252,6 @@ def merge(request):
             % {"drop": drop.reference, "keep": keep.reference},
         )
     return redirect("backoffice-duplicates")
-
-
-def tenant_admin_required(view):
-    @login_required
-    def wrapped(request, *args, **kwargs):
-        if request.user.role != Role.TENANT_ADMIN:
-            raise Http404
-        return view(request, *args, **kwargs)
-
-    wrapped.__name__ = view.__name__
-    return wrapped
 
 
 @tenant_admin_required
