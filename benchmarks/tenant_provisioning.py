@@ -82,21 +82,56 @@ def with_database(url: str, name: str) -> str:
 
 
 class BenchDatabase:
-    """Creates the benchmark's own database and drops it again (closing Django's connections)."""
+    """Creates the benchmark's own database and drops it again.
+
+    The tenant schemas are dropped a few at a time before the database itself: DROP DATABASE
+    deletes every file in one go without answering other sessions' barriers, so on a
+    database with thousands of schemas it would hold up every other DROP DATABASE on the
+    (shared) server for minutes."""
 
     def __init__(self, url: str, name: str):
         self.name = name
         self.admin_url = with_database(url, "postgres")
         self.url = with_database(url, name)
 
-    def _execute(self, sql: str) -> None:
+    def _execute(self, sql: str, url: str | None = None) -> list[tuple]:
         import psycopg
 
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(sql)
+        with psycopg.connect(url or self.admin_url, autocommit=True) as conn:
+            cursor = conn.execute(sql)
+            return cursor.fetchall() if cursor.description else []
+
+    def _exists(self) -> bool:
+        return bool(self._execute(f"SELECT 1 FROM pg_database WHERE datname = '{self.name}'"))
+
+    def _empty(self) -> None:
+        self._execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{self.name}' AND pid <> pg_backend_pid()"
+        )
+        schemas = [
+            row[0]
+            for row in self._execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' "
+                "AND nspname NOT IN ('public', 'information_schema') ORDER BY 1",
+                self.url,
+            )
+        ]
+        for start in range(0, len(schemas), 10):
+            names = ", ".join(f'"{schema}"' for schema in schemas[start : start + 10])
+            self._execute(f"DROP SCHEMA {names} CASCADE", self.url)
+
+    def _drop(self) -> None:
+        if not self._exists():
+            return
+        try:
+            self._empty()
+        except KeyboardInterrupt:  # asked again to stop: drop it in one go
+            pass
+        self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
     def create(self) -> None:
-        self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        self._drop()
         self._execute(f'CREATE DATABASE "{self.name}"')
 
     def drop(self) -> None:
@@ -106,7 +141,7 @@ class BenchDatabase:
             connections.close_all()
         except Exception:  # Django may not be set up yet
             pass
-        self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        self._drop()
 
 
 def say(label: str, text: str) -> None:
@@ -335,17 +370,34 @@ def provision_by_migrations(count: int) -> list[float]:
     return times
 
 
-def run(args: argparse.Namespace, figures: dict) -> None:
-    from django.core.management import call_command
+def migrations_on_disk() -> set[tuple[str, str]]:
     from django.db.migrations.loader import MigrationLoader
 
-    from tenants.rollout import needed_migrations, rollout
+    from tenants.rollout import needed_migrations
+
+    return needed_migrations(MigrationLoader(None, ignore_no_migrations=True))
+
+
+def check_unchanged(expected: set[tuple[str, str]], when: str) -> None:
+    """The figures only mean something if nobody added a migration file meanwhile."""
+    found = migrations_on_disk()
+    if found != expected:
+        raise SystemExit(
+            f"the migrations on disk changed {when} (added {sorted(found - expected)}, "
+            f"removed {sorted(expected - found)}): the figures would not compare; run again"
+        )
+
+
+def run(args: argparse.Namespace, figures: dict) -> None:
+    from django.core.management import call_command
+
+    from tenants.rollout import rollout
 
     n = args.tenants
     started = time.perf_counter()
     call_command("migrate_all", verbosity=0, stdout=io.StringIO())
     say("setup", f"kitaportal migrate on the empty database: {time.perf_counter() - started:.2f} s")
-    expected = needed_migrations(MigrationLoader(None, ignore_no_migrations=True))
+    expected = migrations_on_disk()
     latest, previous = latest_and_previous("registrations")
 
     seconds = migrate_template_back(previous)
@@ -358,6 +410,7 @@ def run(args: argparse.Namespace, figures: dict) -> None:
         f"({seconds / n:.3f} s per tenant; not part of the rollout time)",
     )
 
+    check_unchanged(expected, "during the setup")
     report = rollout(workers=args.workers)
     if report.failed:
         raise SystemExit(f"rollout failed in {len(report.failed)} schema(s): {report.failed}")
@@ -404,6 +457,7 @@ def run(args: argparse.Namespace, figures: dict) -> None:
         f"{per_schema * n:.0f} s ({per_schema_unchecked * n:.0f} s with --skip-checks)",
     )
 
+    check_unchanged(expected, "during the run")
     clone_times = provision_by_clone(5)
     migrate_times = provision_by_migrations(3)
     figures["provision_clone_s"] = round(statistics.median(clone_times), 3)
@@ -421,6 +475,7 @@ def run(args: argparse.Namespace, figures: dict) -> None:
 
 
 def report_targets(n: int, figures: dict) -> None:
+    say("machine", f"load average {os.getloadavg()[0]:.2f} at the end (shared machine)")
     scale = TARGET_TENANTS / n
     note = "" if n == TARGET_TENANTS else f", scaled linearly from {n} tenants"
     rollout_1000 = figures["rollout_s"] * scale
@@ -453,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     database = BenchDatabase(server_url(), args.db_name)
     database.create()
     say("database", f"{args.db_name} created on {database.url}")
+    say("machine", f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start")
     os.environ["DATABASE_URL"] = database.url
     os.environ["DJANGO_SETTINGS_MODULE"] = "kitaportal.settings.dev"
     figures: dict = {}

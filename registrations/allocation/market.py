@@ -59,7 +59,7 @@ _CATEGORY_SLOTS = tuple((age, hours) for age in AGE_GROUPS for hours in CARE_HOU
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _REGISTRATION_OFFSET = 1 << 62  # keeps registration times (from year 1 on) non-negative
-_CHUNK = 1 << 16  # children per chunk when flattening the wishes
+_CHUNK = 1 << 12  # children per chunk when flattening the wishes
 
 
 @contextmanager

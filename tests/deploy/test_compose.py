@@ -86,6 +86,9 @@ def test_the_app_environment_fits_the_settings(services):
         for variable in required:
             assert variable in env or f"{variable}_FILE" in env, f"{name} lacks {variable}"
         assert env["CELERY_BROKER_URL"] == "redis://redis:6379/0"
+        # Sentry tags every event with the release (the image tag) and the environment.
+        assert env["SENTRY_RELEASE"] == "${KITAPORTAL_RELEASE:-}"
+        assert env["SENTRY_ENVIRONMENT"] == "${SENTRY_ENVIRONMENT:-production}"
         # No secret value in the file: secrets come as *_FILE from /run/secrets.
         for key, value in env.items():
             if re.search(r"SECRET|PASSWORD|TOKEN", key):

@@ -154,6 +154,8 @@ def test_secrets_are_referenced_by_file_and_never_stored(overlay):
             mounted = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
             assert mounted[SECRET_MOUNT] in secret_volumes, f"{component}: secrets mounted"
     assert data["DJANGO_SETTINGS_MODULE"] == "kitaportal.settings.production"
+    assert data["SENTRY_ENVIRONMENT"] in {"staging", "production"}
+    assert "SENTRY_RELEASE" in data
 
 
 def test_web_is_probed_on_healthz_and_readyz_and_scales_on_cpu(overlay):
