@@ -21,7 +21,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 # Tools the tests drive: kubectl renders the Kubernetes manifests in tests/deploy (Debian:
 # kubernetes-client); Chromium runs the browser tests; axe-core (npm) checks accessibility.
-SYSTEM_PACKAGES := kubectl:kubernetes-client chromium:chromium
+SYSTEM_PACKAGES := kubectl:kubernetes-client chromium:chromium xgettext:gettext msgfmt:gettext
 system-deps:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
 		command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \

@@ -140,8 +140,7 @@ def test_the_compiled_catalog_is_up_to_date_with_its_po_file(po_path):
 def extracted_messages(tmp_path_factory) -> set[tuple[str | None, str, str]]:
     """Every string marked for translation in the code, found by Django's makemessages run
     on a copy of the source tree (so the committed catalogs stay untouched)."""
-    if shutil.which("xgettext") is None:
-        pytest.skip("GNU gettext (xgettext) is not installed")
+    assert shutil.which("xgettext"), "GNU gettext is missing: `make test` installs it"
     source = tmp_path_factory.mktemp("messages") / "src"
     ignore_anywhere = shutil.ignore_patterns(*NOT_SCANNED)
 
