@@ -90,3 +90,21 @@ def test_with_the_broker_down_the_message_is_kept_and_sent_exactly_once_later(
     assert statuses(city, [message.pk]) == {"sent"}
     with tenant_context(city):
         assert outbox.deliver_message(message.pk) == "skipped"
+
+
+def test_flushing_inside_one_tenant_touches_only_that_tenants_outbox(
+    tenant_registry, db, mailoutbox
+):
+    from tenants.common import tasks
+
+    city, other_city = tenant_registry["city"], tenant_registry["other_city"]
+    for tenant in (city, other_city):
+        with tenant_context(tenant):
+            OutboxMessage.objects.create(
+                recipients=["a@example.org"], subject=tenant.slug, body_text="x"
+            )
+    with tenant_context(city):
+        assert tasks.flush_outbox() == 1  # as TenantAwareScheduler runs it, once per tenant
+    assert [m.subject for m in mailoutbox] == ["bochum"]
+    with tenant_context(other_city):
+        assert OutboxMessage.objects.get(subject="kreis-dueren").status == "pending"
