@@ -149,7 +149,9 @@ DATABASE_URL = env("DATABASE_URL")
 def database_config(url: str) -> dict:
     config = dj_database_url.parse(url, conn_max_age=int(env("DB_CONN_MAX_AGE", "0") or 0))
     config["ENGINE"] = "django_tenants.postgresql_backend"
-    # Safe behind PgBouncer in transaction mode (no server-side cursors across statements).
+    # No server-side cursors (they would break behind a transaction-mode pooler). Note: the
+    # tenant's search_path is set per session, so PgBouncer must run in SESSION mode for now
+    # (see platform/docs/scaling.md).
     config["DISABLE_SERVER_SIDE_CURSORS"] = True
     config.setdefault("TEST", {})
     if env("DATABASE_TEST_NAME"):
