@@ -32,7 +32,6 @@ import argparse
 import io
 import json
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -41,9 +40,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+from tenant_provisioning import NAME_RE, server_url, with_database  # noqa: E402
+
 MEMORY_MARKS = (1, 100, 500, 1000, 2000, 5000, 11000)
 
 
@@ -58,20 +57,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not NAME_RE.match(args.db_name) or args.db_name in {"kitaportal", "postgres"}:
         parser.error(f"refusing database name {args.db_name!r}")
     return args
-
-
-def server_url() -> str:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return url
-    from kitaportal import embedded
-
-    return embedded.start()
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
 def admin_execute(url: str, sql: str) -> None:
