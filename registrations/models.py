@@ -513,3 +513,7 @@ class AccessibilityFeedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d}"
+
+
+# Issue 4 (allocation): criteria, fee tables, runs, offers, contracts.
+from .models_allocation import *  # noqa: E402, F403
