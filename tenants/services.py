@@ -1,4 +1,4 @@
-"""Tenant lifecycle: provision (clone the type's template), list, deactivate.
+"""Tenant lifecycle: provision (a copy of the type's template), list, deactivate.
 
 Every function validates first and writes in one transaction, so a failure leaves no
 tenant row, domain or schema behind.
@@ -19,6 +19,7 @@ from django_tenants.utils import get_tenant_base_schema, schema_exists
 
 from tenants.common.services import record_audit
 
+from .blueprint import provision_schema
 from .models import NEW_TENANT_TYPES, Domain, Tenant
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
@@ -109,9 +110,13 @@ def provision_tenant(actor, *, tenant_type: str, slug: str, name: str) -> Tenant
         tenant = Tenant(schema_name=schema_name_for(slug), slug=slug, name=name, type=tenant_type)
         tenant.save()
         Domain.objects.create(domain=tenant.hostname, tenant=tenant, is_primary=True)
-        # DATA mode copies the template's migration records, content types and permissions,
-        # so no migrate run is needed afterwards. The template holds no business data.
-        CloneSchema().clone_schema(base_schema, tenant.schema_name, "DATA", set_connection=False)
+        # The template's compiled blueprint (structure + its rows: migration records, content
+        # types, permissions) in one round trip; clone_schema when the template holds
+        # something a blueprint does not cover. No migrate run is needed afterwards either way.
+        if not provision_schema(base_schema, tenant.schema_name):
+            CloneSchema().clone_schema(
+                base_schema, tenant.schema_name, "DATA", set_connection=False
+            )
         record_audit(actor, "tenant.provisioned", tenant, tenant_type=tenant_type)
     return tenant
 

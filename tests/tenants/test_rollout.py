@@ -47,14 +47,22 @@ def table_the_latest_migration_needs() -> str:
     migration = MigrationLoader(None, ignore_no_migrations=True).graph.nodes[
         latest_registrations_migration()
     ]
+    created = {
+        operation.name.lower()
+        for operation in migration.operations
+        if type(operation).__name__ == "CreateModel"
+    }
     for operation in migration.operations:
-        if getattr(operation, "model_name", None):
-            return f"registrations_{operation.model_name}"
+        name = getattr(operation, "model_name", None)
+        if name and name.lower() not in created:
+            return f"registrations_{name.lower()}"
     for operation in migration.operations:
         for _, field in getattr(operation, "fields", []):
             target = getattr(getattr(field, "remote_field", None), "model", None)
             if isinstance(target, str) and target.startswith("registrations."):
-                return f"registrations_{target.split('.')[1].lower()}"
+                name = target.split(".")[1].lower()
+                if name not in created:
+                    return f"registrations_{name}"
     raise AssertionError(f"{migration} neither alters nor references an existing table")
 
 
