@@ -228,6 +228,38 @@ class FeeBracket(models.Model):
         return f"{self.age_group}/{self.care_hours}h ≤ {self.income_up_to}: {self.monthly_fee}"
 
 
+class PlaceCapacity(models.Model):
+    """Free places of one facility for one Kita year per age group × care-hour band (the
+    engine's categories). Without rows for a facility, its ``AgeGroupOffer`` places are split
+    over its care-hour bands (see ``allocation_db.capacities``). No personal data."""
+
+    facility = models.ForeignKey(
+        "registrations.Facility",
+        on_delete=models.CASCADE,
+        related_name="capacities",
+        verbose_name=_("Kita"),
+    )
+    kita_year = models.PositiveSmallIntegerField(_("Kita-Jahr (Beginn)"))
+    age_group = models.CharField(
+        _("Altersgruppe"), max_length=3, choices=[("U3", "U3"), ("UE3", "Ü3")]
+    )
+    care_hours = models.PositiveSmallIntegerField(_("Betreuungsumfang"))
+    places = models.PositiveSmallIntegerField(_("freie Plätze"))
+
+    class Meta:
+        verbose_name = _("freie Plätze")
+        verbose_name_plural = _("freie Plätze")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["facility", "kita_year", "age_group", "care_hours"],
+                name="one_capacity_per_category",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.facility_id} {self.kita_year} {self.age_group}/{self.care_hours}h"
+
+
 class AllocationPolicy(models.Model):
     """Per-municipality allocation policy (one row per schema)."""
 
@@ -494,6 +526,7 @@ __all__ = [
     "FeeBracket",
     "FeeTable",
     "Offer",
+    "PlaceCapacity",
     "RunOutcome",
     "SiblingRule",
     "kita_year_of",

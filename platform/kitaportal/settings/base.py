@@ -207,6 +207,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "flush-outbox": {"task": "tenants.common.tasks.flush_outbox", "schedule": 60.0},
+    "expire-offers": {"task": "registrations.tasks.expire_offers", "schedule": 600.0},
+    "offer-reminders": {"task": "registrations.tasks.send_offer_reminders", "schedule": 3600.0},
 }
 
 

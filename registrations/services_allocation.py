@@ -1,0 +1,722 @@
+"""Allocation rounds, offers and follow-up rounds (issue 4).
+
+* ``start_run`` queues a run (dry or binding); the Celery task ``execute_allocation_run``
+  calls ``execute_run``, which builds the instance from the database, stores the snapshot
+  with its hash, solves, stores the result with its hash and one ``RunOutcome`` per child,
+  and for a binding run creates the offers and emails every family its result.
+* ``replay_run`` solves a stored snapshot again and compares the result hash.
+* ``compare_runs`` lists who gains and who loses between two runs.
+* Offers: ``accept_offer`` (withdraws the family's other wishes, generates the care
+  contract), ``decline_offer``, ``expire_offers`` and ``send_offer_reminders`` (periodic),
+  ``offer_next`` (the follow-up round for a freed place), ``make_facility_offer``
+  (decentralised mode). At most one open offer per child (a partial unique index).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections import Counter, defaultdict
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from tenants.common.services import queue_email, record_audit
+
+from . import allocation as engine
+from .allocation_db import (
+    OPEN_WISH_STATUSES,
+    Instance,
+    build_instance,
+    canonical_hash,
+    capacities,
+    kita_year_bounds,
+)
+from .models import AgeGroup, Application, ApplicationEvent, Child, Wish, WishStatus
+from .models_allocation import AllocationPolicy, AllocationRun, Offer, RunOutcome
+from .services import _family_language, _history, age_group_at
+
+ApplicationEvent.LABELS.update(
+    {
+        "offer_made": _("Platzangebot erhalten"),
+        "offer_accepted": _("Platzangebot angenommen"),
+        "offer_declined": _("Platzangebot abgelehnt"),
+        "offer_expired": _("Frist für das Platzangebot abgelaufen"),
+        "not_placed": _("Vergaberunde: noch kein Platz (Warteliste)"),
+        "wishes_withdrawn_on_accept": _("übrige Wünsche nach Zusage zurückgezogen"),
+    }
+)
+
+
+# --- Runs ------------------------------------------------------------------------------------
+
+
+def start_run(
+    actor,
+    *,
+    kita_year: int,
+    age_groups: list[str],
+    binding: bool,
+    weights: dict | None = None,
+    seed: int | None = None,
+    label: str = "",
+) -> AllocationRun:
+    """Queue a run; the worker executes it. ValidationError per field on bad input."""
+    errors: dict[str, list[str]] = {}
+    groups = sorted(set(age_groups))
+    if not groups or any(g not in AgeGroup.values for g in groups):
+        errors["age_groups"] = [_("Bitte wählen Sie mindestens eine Altersgruppe.")]
+    if not 2000 <= kita_year <= 2100:
+        errors["kita_year"] = [_("Bitte geben Sie ein Kita-Jahr wie 2027 an.")]
+    clean_weights = {}
+    for key, value in (weights or {}).items():
+        try:
+            clean_weights[str(int(key))] = int(value)
+        except (TypeError, ValueError):
+            errors.setdefault("weights", []).append(_("Punkte müssen ganze Zahlen sein."))
+            break
+    policy = AllocationPolicy.current()
+    if binding and policy.mode == AllocationPolicy.Mode.DECENTRAL:
+        errors.setdefault("binding", []).append(
+            _("Im dezentralen Verfahren vergeben die Kitas selbst; verbindliche Runden sind aus.")
+        )
+    if (
+        binding
+        and AllocationRun.objects.filter(
+            binding=True, kita_year=kita_year, status__in=["queued", "running"]
+        ).exists()
+    ):
+        errors.setdefault("binding", []).append(_("Eine verbindliche Runde läuft bereits."))
+    if errors:
+        raise ValidationError(errors)
+    run = AllocationRun.objects.create(
+        created_by_id=getattr(actor, "pk", None),
+        label=label.strip()[:200],
+        kita_year=kita_year,
+        age_groups=groups,
+        binding=binding,
+        seed=seed if seed is not None else secrets.randbelow(2**31),
+        parameters={"weights": clean_weights},
+    )
+    record_audit(actor, "allocation.run_started", run, binding=binding)
+    transaction.on_commit(lambda: _dispatch_run(run.pk))
+    return run
+
+
+def _dispatch_run(run_id: int) -> None:
+    from .tasks import execute_allocation_run
+
+    try:
+        execute_allocation_run.apply_async(args=[run_id], retry=False)
+    except Exception:  # broker down: the run stays queued and can be started again
+        return
+
+
+def _progress(run: AllocationRun, value: int) -> None:
+    run.progress = value
+    AllocationRun.objects.filter(pk=run.pk).update(progress=value)
+
+
+def execute_run(run_id: int) -> AllocationRun:
+    """Execute a queued run (idempotent: a finished run is returned unchanged)."""
+    with transaction.atomic():
+        run = AllocationRun.objects.select_for_update().get(pk=run_id)
+        if run.status in (AllocationRun.Status.DONE, AllocationRun.Status.RUNNING):
+            return run
+        run.status = AllocationRun.Status.RUNNING
+        run.progress = 5
+        run.save(update_fields=["status", "progress"])
+    try:
+        with transaction.atomic():
+            run = AllocationRun.objects.select_for_update().get(pk=run_id)
+            _execute(run)
+    except Exception as exc:
+        AllocationRun.objects.filter(pk=run_id).update(
+            status=AllocationRun.Status.FAILED, error=type(exc).__name__[:500]
+        )
+        raise
+    return run
+
+
+def _execute(run: AllocationRun) -> None:
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    instance = build_instance(
+        run.kita_year,
+        run.age_groups,
+        seed=run.seed,
+        weights=run.parameters.get("weights"),
+        round_label=f"run-{run.pk}",
+    )
+    timings["build_s"] = time.perf_counter() - t0
+    _progress(run, 30)
+    document, result = solve_document(instance.document)
+    timings["solve_s"] = time.perf_counter() - t0 - timings["build_s"]
+    _progress(run, 60)
+    run.snapshot = document
+    run.snapshot_hash = canonical_hash(document)
+    run.result = result
+    run.result_hash = canonical_hash(result)
+    run.summary = result["summary"]
+    t1 = time.perf_counter()
+    store_outcomes(run, instance, result)
+    _progress(run, 80)
+    if run.binding:
+        create_offers(run)
+    timings["store_s"] = time.perf_counter() - t1
+    run.status = AllocationRun.Status.DONE
+    run.progress = 100
+    run.finished_at = timezone.now()
+    run.timings = timings
+    run.save()
+    record_audit(None, "allocation.run_done", run, placed=run.summary.get("placed", 0))
+
+
+def solve_document(document: dict) -> tuple[dict, dict]:
+    """Solve a market document; returns (document, result document)."""
+    market = engine.load_instance(document)
+    return document, engine.result_dict(engine.solve(market))
+
+
+def replay_run(run: AllocationRun) -> tuple[bool, str]:
+    """Solve the stored snapshot again; (identical?, the new result hash)."""
+    if canonical_hash(run.snapshot) != run.snapshot_hash:
+        return False, ""
+    _, result = solve_document(run.snapshot)
+    new_hash = canonical_hash(result)
+    return new_hash == run.result_hash, new_hash
+
+
+def store_outcomes(run: AllocationRun, instance: Instance, result: dict) -> list[RunOutcome]:
+    rows = []
+    by_key = {doc["id"]: doc for doc in instance.document["children"]}
+    for record in result["children"]:
+        key = record["id"]
+        child = instance.children[key]
+        placement = record["placement"] or {}
+        target = placement.get("facility")
+        doc = by_key[key]
+        rows.append(
+            RunOutcome(
+                run=run,
+                application_id=instance.child_application[key],
+                child_id=child.pk,
+                facility_id=instance.facility_ids.get(target) if target else None,
+                daycare_district_id=instance.daycare_districts.get(target) if target else None,
+                wish_number=placement.get("wish"),
+                age_group=doc["age_group"],
+                care_hours=doc["care_hours"],
+                seat=placement.get("seat") or "",
+                explanation=record["explanation"],
+            )
+        )
+    return RunOutcome.objects.bulk_create(rows, batch_size=2000)
+
+
+def compare_runs(first: AllocationRun, second: AllocationRun) -> dict:
+    """Who gains (better wish or newly placed), who loses, unfilled places in each."""
+
+    def outcomes(run):
+        return {
+            o.child_id: (o.wish_number, o.facility_id or o.daycare_district_id)
+            for o in run.outcomes.all()
+        }
+
+    a, b = outcomes(first), outcomes(second)
+    gains, losses, moved = [], [], 0
+    for child_id in sorted(set(a) | set(b)):
+        wa = a.get(child_id, (None, None))[0]
+        wb = b.get(child_id, (None, None))[0]
+        rank_a = wa if wa is not None else 99
+        rank_b = wb if wb is not None else 99
+        if rank_b < rank_a:
+            gains.append((child_id, wa, wb))
+        elif rank_b > rank_a:
+            losses.append((child_id, wa, wb))
+        elif a.get(child_id) != b.get(child_id):
+            moved += 1
+    return {
+        "gains": gains,
+        "losses": losses,
+        "moved_same_rank": moved,
+        "first": first.summary,
+        "second": second.summary,
+        "unfilled": (first.summary.get("free_places"), second.summary.get("free_places")),
+    }
+
+
+# --- Offers ----------------------------------------------------------------------------------
+
+
+def _deadline():
+    return timezone.now() + timedelta(days=AllocationPolicy.current().offer_days)
+
+
+def create_offers(run: AllocationRun) -> int:
+    """Offers for the placed children of a binding run, results to every family."""
+    deadline = _deadline()
+    outcomes = list(
+        run.outcomes.select_related("application").filter(facility__isnull=False).order_by("pk")
+    )
+    wishes = {
+        (w.application_id, w.facility_id): w
+        for w in Wish.objects.filter(
+            application_id__in={o.application_id for o in outcomes}, status__in=OPEN_WISH_STATUSES
+        )
+    }
+    offers = []
+    for outcome in outcomes:
+        wish = wishes.get((outcome.application_id, outcome.facility_id))
+        if wish is None:
+            continue
+        offers.append(
+            Offer(
+                run=run,
+                source=Offer.Source.RUN,
+                application_id=outcome.application_id,
+                child_id=outcome.child_id,
+                wish=wish,
+                facility_id=outcome.facility_id,
+                age_group=outcome.age_group,
+                care_hours=outcome.care_hours,
+                start_date=outcome.application.start_date,
+                deadline=deadline,
+            )
+        )
+    Offer.objects.bulk_create(offers, batch_size=2000)
+    offered = {o.wish_id for o in offers}
+    now = timezone.now()
+    Wish.objects.filter(pk__in=offered).update(status=WishStatus.OFFER, status_changed_at=now)
+    ApplicationEvent.objects.bulk_create(
+        [
+            ApplicationEvent(
+                application_id=o.application_id,
+                kind="offer_made",
+                data={"facility": o.facility_id, "run": run.pk},
+            )
+            for o in offers
+        ],
+        batch_size=2000,
+    )
+    application_ids = list(run.outcomes.values_list("application_id", flat=True).distinct())
+    transaction.on_commit(lambda: _queue_result_mails(run.pk, application_ids))
+    return len(offers)
+
+
+def _queue_result_mails(run_id: int, application_ids: list[int]) -> None:
+    from .tasks import send_run_results
+
+    try:
+        send_run_results.apply_async(args=[run_id, application_ids], retry=False)
+    except Exception:  # broker down: send in-process (emails go to the outbox anyway)
+        send_run_results_now(run_id, application_ids)
+
+
+def send_run_results_now(run_id: int, application_ids: list[int]) -> int:
+    """Queue one result email per application (offer, or not placed with waiting status)."""
+    from .explanations import explain
+
+    run = AllocationRun.objects.get(pk=run_id)
+    sent = 0
+    applications = Application.objects.filter(pk__in=application_ids).prefetch_related(
+        "family__guardians"
+    )
+    outcomes = defaultdict(list)
+    for outcome in run.outcomes.filter(application_id__in=application_ids).select_related(
+        "child", "facility"
+    ):
+        outcomes[outcome.application_id].append(outcome)
+    offers = defaultdict(list)
+    for offer in run.offers.filter(application_id__in=application_ids).select_related(
+        "facility", "child"
+    ):
+        offers[offer.application_id].append(offer)
+    for application in applications:
+        recipients = [g.email for g in application.family.guardians.all()]
+        if not recipients:
+            continue
+        with translation.override(_family_language(application)):
+            items = [(o, explain(o)) for o in outcomes[application.pk]]
+            if not any(o.placed for o, _ in items):
+                _history(application, "not_placed", run=run.pk)
+            text = render_to_string(
+                "registrations/email/run_result.txt",
+                {
+                    "application": application,
+                    "items": items,
+                    "offers": offers[application.pk],
+                },
+            )
+            queue_email(
+                to=recipients,
+                subject=f"{_('Ergebnis der Platzvergabe')} {application.reference}",
+                text=text,
+            )
+        sent += 1
+    return sent
+
+
+def _open_offer_for_update(offer_id: int) -> Offer:
+    offer = Offer.objects.select_for_update().select_related("application").get(pk=offer_id)
+    if offer.status != Offer.Status.OPEN:
+        raise ValidationError(_("Dieses Angebot ist nicht mehr offen."))
+    if offer.deadline <= timezone.now():
+        raise ValidationError(_("Die Frist für dieses Angebot ist abgelaufen."))
+    return offer
+
+
+def accept_offer(actor, offer: Offer) -> Offer:
+    """Accept an offer (and the open offers of the same application at the same facility, for
+    siblings placed together); withdraw the application's other wishes; create the contract."""
+    from .contracts import create_contract
+
+    with transaction.atomic():
+        offer = _open_offer_for_update(offer.pk)
+        now = timezone.now()
+        together = list(
+            Offer.objects.select_for_update().filter(
+                application_id=offer.application_id,
+                facility_id=offer.facility_id,
+                status=Offer.Status.OPEN,
+            )
+        )
+        for item in together:
+            item.status = Offer.Status.ACCEPTED
+            item.responded_at = now
+            item.save(update_fields=["status", "responded_at"])
+        Wish.objects.filter(pk=offer.wish_id).update(
+            status=WishStatus.ACCEPTED, status_changed_at=now
+        )
+        keep = set(
+            Offer.objects.filter(
+                application_id=offer.application_id,
+                status__in=(Offer.Status.OPEN, Offer.Status.ACCEPTED),
+            ).values_list("wish_id", flat=True)
+        )
+        withdrawn = (
+            Wish.objects.filter(application_id=offer.application_id)
+            .exclude(pk__in=keep)
+            .filter(status__in=OPEN_WISH_STATUSES)
+            .update(status=WishStatus.WITHDRAWN, status_changed_at=now)
+        )
+        _history(offer.application, "offer_accepted", facility=offer.facility_id)
+        if withdrawn:
+            _history(offer.application, "wishes_withdrawn_on_accept", count=withdrawn)
+        record_audit(actor, "offer.accepted", offer)
+        for item in together:
+            create_contract(actor, item)
+        _mail_family(offer, "offer_accepted", gettext_noop("Zusage bestätigt"))
+    offer.refresh_from_db()
+    return offer
+
+
+def decline_offer(actor, offer: Offer) -> Offer:
+    """Decline an offer; the place goes to the next child at once (follow-up round)."""
+    with transaction.atomic():
+        offer = _open_offer_for_update(offer.pk)
+        _close(offer, Offer.Status.DECLINED, WishStatus.DECLINED, "offer_declined")
+        record_audit(actor, "offer.declined", offer)
+        offer_next(offer.facility_id, offer.age_group, offer.care_hours, offer.start_date)
+    return offer
+
+
+def _close(offer: Offer, status: str, wish_status: str, event: str) -> None:
+    now = timezone.now()
+    offer.status = status
+    offer.responded_at = now
+    offer.save(update_fields=["status", "responded_at"])
+    # the wish stays "offer" while a sibling's offer at that facility is still open
+    if not Offer.objects.filter(wish_id=offer.wish_id, status=Offer.Status.OPEN).exists():
+        Wish.objects.filter(pk=offer.wish_id).update(status=wish_status, status_changed_at=now)
+    _history(offer.application, event, facility=offer.facility_id)
+
+
+def expire_offers(now=None) -> int:
+    """Close the open offers past their deadline and offer each place to the next child."""
+    now = now or timezone.now()
+    count = 0
+    for offer_id in Offer.objects.filter(status=Offer.Status.OPEN, deadline__lte=now).values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic():
+            offer = (
+                Offer.objects.select_for_update(skip_locked=True)
+                .select_related("application")
+                .filter(pk=offer_id, status=Offer.Status.OPEN, deadline__lte=now)
+                .first()
+            )
+            if offer is None:
+                continue
+            _close(offer, Offer.Status.EXPIRED, WishStatus.DECLINED, "offer_expired")
+            record_audit(None, "offer.expired", offer)
+            _mail_family(offer, "offer_expired", gettext_noop("Frist abgelaufen"))
+            offer_next(offer.facility_id, offer.age_group, offer.care_hours, offer.start_date)
+            count += 1
+    return count
+
+
+def send_offer_reminders(now=None) -> int:
+    """Remind families of open offers whose deadline is within the policy's reminder days."""
+    now = now or timezone.now()
+    days = AllocationPolicy.current().reminder_days
+    due = Offer.objects.filter(
+        status=Offer.Status.OPEN,
+        reminded_at__isnull=True,
+        deadline__gt=now,
+        deadline__lte=now + timedelta(days=days),
+    ).select_related("application", "facility", "child")
+    count = 0
+    for offer in due:
+        with transaction.atomic():
+            if not Offer.objects.filter(pk=offer.pk, reminded_at__isnull=True).update(
+                reminded_at=now
+            ):
+                continue
+            _mail_family(offer, "offer_reminder", gettext_noop("Erinnerung: Ihr Platzangebot"))
+            count += 1
+    return count
+
+
+def _mail_family(offer: Offer, template: str, subject: str) -> None:
+    application = offer.application
+    recipients = list(application.family.guardians.values_list("email", flat=True))
+    if not recipients:
+        return
+    with translation.override(_family_language(application)):
+        text = render_to_string(f"registrations/email/{template}.txt", {"offer": offer})
+        queue_email(
+            to=recipients,
+            subject=f"{translation.gettext(subject)} {application.reference}",
+            text=text,
+        )
+
+
+def _places_in_use(facility_id: int, age_group: str, care_hours: int, start_date) -> int:
+    start, end = kita_year_bounds(start_date.year if start_date.month >= 8 else start_date.year - 1)
+    return Offer.objects.filter(
+        facility_id=facility_id,
+        age_group=age_group,
+        care_hours=care_hours,
+        start_date__gte=start,
+        start_date__lt=end,
+        status__in=(Offer.Status.OPEN, Offer.Status.ACCEPTED),
+    ).count()
+
+
+def offer_next(facility_id: int, age_group: str, care_hours: int, start_date) -> Offer | None:
+    """Follow-up round: offer a freed place to the next child on the category's waiting list.
+
+    The waiting list is the latest binding run's ranking of that category's unplaced
+    applicants (``waiting_position``), skipping children who meanwhile hold an open or
+    accepted offer, withdrew the wish, or belong to a together-group (one freed place
+    cannot host a group). Returns the new offer, or None when the list is exhausted.
+    """
+    year = start_date.year if start_date.month >= 8 else start_date.year - 1
+    run = (
+        AllocationRun.objects.filter(
+            binding=True,
+            kita_year=year,
+            status=AllocationRun.Status.DONE,
+            age_groups__contains=[age_group],
+        )
+        .order_by("-pk")
+        .first()
+    )
+    if run is None:
+        return None
+    key = f"f{facility_id}"
+    candidates = []
+    for outcome in run.outcomes.filter(
+        facility__isnull=True,
+        daycare_district__isnull=True,
+        age_group=age_group,
+        care_hours=care_hours,
+    ).select_related("application"):
+        for entry in outcome.explanation:
+            if entry["facility"] == key and entry.get("waiting_position"):
+                candidates.append((entry["waiting_position"], outcome))
+                break
+    candidates.sort(key=lambda item: item[0])
+    busy = set(
+        Offer.objects.filter(
+            child_id__in=[o.child_id for _, o in candidates],
+            status__in=(Offer.Status.OPEN, Offer.Status.ACCEPTED),
+        ).values_list("child_id", flat=True)
+    )
+    for _position, outcome in candidates:
+        if outcome.child_id in busy:
+            continue
+        application = outcome.application
+        if application.status != Application.Status.ACTIVE:
+            continue
+        if application.place_together and application.children.count() > 1:
+            continue
+        wish = Wish.objects.filter(
+            application=application, facility_id=facility_id, status__in=OPEN_WISH_STATUSES
+        ).first()
+        if wish is None:
+            continue
+        offer = Offer.objects.create(
+            run=run,
+            source=Offer.Source.FOLLOW_UP,
+            application=application,
+            child_id=outcome.child_id,
+            wish=wish,
+            facility_id=facility_id,
+            age_group=age_group,
+            care_hours=care_hours,
+            start_date=application.start_date,
+            deadline=_deadline(),
+        )
+        Wish.objects.filter(pk=wish.pk).update(
+            status=WishStatus.OFFER, status_changed_at=timezone.now()
+        )
+        _history(application, "offer_made", facility=facility_id, follow_up=True)
+        record_audit(None, "offer.follow_up", offer)
+        _mail_family(offer, "offer_made", gettext_noop("Platzangebot"))
+        return offer
+    return None
+
+
+def make_facility_offer(actor, wish: Wish, child: Child) -> Offer:
+    """Decentralised mode: facility staff offer their place to a child from their list.
+
+    The one-offer-at-a-time lock: a child holding an open offer anywhere in the tenant
+    cannot get a second one (checked under a row lock on the child, and by the partial
+    unique index as the last line)."""
+    policy = AllocationPolicy.current()
+    if policy.mode != AllocationPolicy.Mode.DECENTRAL:
+        raise ValidationError(_("Angebote der Kitas gibt es nur im dezentralen Verfahren."))
+    with transaction.atomic():
+        child = Child.objects.select_for_update().get(pk=child.pk)
+        wish = Wish.objects.select_for_update().select_related("application").get(pk=wish.pk)
+        application = wish.application
+        if (
+            application.status != Application.Status.ACTIVE
+            or wish.status not in OPEN_WISH_STATUSES
+            or not application.children.filter(pk=child.pk).exists()
+        ):
+            raise ValidationError(_("Dieser Wunsch ist nicht mehr offen."))
+        if Offer.objects.filter(
+            child=child, status__in=(Offer.Status.OPEN, Offer.Status.ACCEPTED)
+        ).exists():
+            raise ValidationError(
+                _("Dieses Kind hat bereits ein offenes oder angenommenes Platzangebot.")
+            )
+        age = age_group_at(child.birth_date, application.start_date)
+        year = (
+            application.start_date.year
+            if application.start_date.month >= 8
+            else application.start_date.year - 1
+        )
+        free = capacities(year).get(wish.facility_id, {}).get((age, application.care_hours), 0)
+        # capacities() already subtracts accepted offers; subtract the open ones too
+        open_here = Offer.objects.filter(
+            facility_id=wish.facility_id,
+            age_group=age,
+            care_hours=application.care_hours,
+            status=Offer.Status.OPEN,
+        ).count()
+        if free - open_here <= 0:
+            raise ValidationError(
+                _("Für %(group)s/%(hours)d h sind keine freien Plätze mehr übrig.")
+                % {"group": age, "hours": application.care_hours}
+            )
+        try:
+            with transaction.atomic():
+                offer = Offer.objects.create(
+                    source=Offer.Source.FACILITY,
+                    application=application,
+                    child=child,
+                    wish=wish,
+                    facility_id=wish.facility_id,
+                    age_group=age,
+                    care_hours=application.care_hours,
+                    start_date=application.start_date,
+                    deadline=_deadline(),
+                    created_by_id=getattr(actor, "pk", None),
+                )
+        except IntegrityError:
+            raise ValidationError(
+                _("Dieses Kind hat bereits ein offenes oder angenommenes Platzangebot.")
+            ) from None
+        Wish.objects.filter(pk=wish.pk).update(
+            status=WishStatus.OFFER, status_changed_at=timezone.now()
+        )
+        _history(application, "offer_made", facility=wish.facility_id)
+        record_audit(actor, "offer.made", offer)
+        _mail_family(offer, "offer_made", gettext_noop("Platzangebot"))
+    return offer
+
+
+def offers_for_family(family) -> list[Offer]:
+    return list(
+        Offer.objects.filter(application__family=family)
+        .select_related("facility", "child", "application")
+        .order_by("-created_at")
+    )
+
+
+def statistics(kita_year: int | None = None) -> list[dict]:
+    """Per district and age group: places, applications, placed, unplaced, unfilled places,
+    U3 coverage (placed U3 children / U3 applicants). Built from the latest done run per
+    Kita year (binding preferred) plus accepted offers."""
+    from .models import AgeGroupOffer, District, Facility
+
+    run_filter = Q(status=AllocationRun.Status.DONE)
+    if kita_year is not None:
+        run_filter &= Q(kita_year=kita_year)
+    run = AllocationRun.objects.filter(run_filter).order_by("-binding", "-pk").first()
+    places = Counter()
+    for district_id, age, count in AgeGroupOffer.objects.values_list(
+        "facility__district_id", "age_group", "places"
+    ):
+        places[(district_id, age)] += count
+    applications = Counter()
+    placed = Counter()
+    if run is not None:
+        facility_district = dict(Facility.objects.values_list("pk", "district_id"))
+        for outcome in run.outcomes.select_related("application"):
+            district = outcome.application.district_id
+            applications[(district, outcome.age_group)] += 1
+            if outcome.placed:
+                target = (
+                    facility_district.get(outcome.facility_id)
+                    if outcome.facility_id
+                    else outcome.daycare_district_id
+                )
+                placed[(target, outcome.age_group)] += 1
+    rows = []
+    for district in District.objects.order_by("name"):
+        for age in AgeGroup.values:
+            key = (district.pk, age)
+            rows.append(
+                {
+                    "district": district.name,
+                    "age_group": age,
+                    "places": places[key],
+                    "applications": applications[key],
+                    "placed": placed[key],
+                    "unplaced": max(0, applications[key] - placed[key]),
+                    "unfilled": max(0, places[key] - placed[key]) if run else places[key],
+                }
+            )
+    for row in rows:
+        if row["age_group"] == "U3":
+            row["u3_coverage"] = (
+                round(100 * row["placed"] / row["applications"], 1) if row["applications"] else None
+            )
+        else:
+            row["u3_coverage"] = None
+    return rows
+
+
+def run_json(run: AllocationRun) -> str:
+    return json.dumps(run.result, ensure_ascii=False)
