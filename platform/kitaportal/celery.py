@@ -13,7 +13,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kitaportal.settings.dev")
 
 app = CeleryApp("kitaportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["tenants.common", "registrations", "employer_quota"])
+app.autodiscover_tasks(["tenants.common", "billing", "registrations", "employer_quota"])
 
 
 @task_prerun.connect

@@ -69,6 +69,7 @@ TENANT_TYPES = {
             "django_filters",
             "rest_framework",
             "tenants",
+            "billing",
             "django_prometheus",
             # the project package as an app, so collectstatic finds kitaportal/static/
             "kitaportal",
@@ -207,6 +208,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "flush-outbox": {"task": "tenants.common.tasks.flush_outbox", "schedule": 60.0},
+    "billing-retry-signups": {"task": "billing.tasks.retry_stuck_signups", "schedule": 120.0},
+    "billing-housekeeping": {"task": "billing.tasks.housekeeping", "schedule": 3600.0},
     "expire-offers": {"task": "registrations.tasks.expire_offers", "schedule": 600.0},
     "offer-reminders": {"task": "registrations.tasks.send_offer_reminders", "schedule": 3600.0},
 }
@@ -237,6 +240,24 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Kitaportal <noreply@kitaportal.e
 SENTRY_DSN = env("SENTRY_DSN")
 SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", "development")
 SENTRY_RELEASE = env("SENTRY_RELEASE")
+
+# --- Stripe (integrations.stripe; billing) -------------------------------------------------
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET")
+# Another API server (the test double in tests/); unset in production.
+STRIPE_API_BASE = env("STRIPE_API_BASE")
+# Days an invoice-paying public body has to pay; days a cancelled tenant's data is kept.
+BILLING_INVOICE_DAYS_UNTIL_DUE = int(env("BILLING_INVOICE_DAYS_UNTIL_DUE", "30") or 30)
+BILLING_RETENTION_DAYS = int(env("BILLING_RETENTION_DAYS", "90") or 90)
+# The platform operator as seller on e-invoices (XRechnung).
+SELLER_NAME = env("SELLER_NAME", "Kitaportal GmbH")
+SELLER_STREET = env("SELLER_STREET", "Musterstraße 1")
+SELLER_POSTCODE = env("SELLER_POSTCODE", "44787")
+SELLER_CITY = env("SELLER_CITY", "Bochum")
+SELLER_VAT_ID = env("SELLER_VAT_ID", "DE123456789")
+SELLER_EMAIL = env("SELLER_EMAIL", "rechnung@kitaportal.example")
+# The live demo the platform site links to.
+DEMO_TENANT_SLUG = env("DEMO_TENANT_SLUG", "bochum")
 
 # --- Logging: no personal data; request id, tenant, role and task id on every line ----------
 # LOG_FORMAT=json (one JSON object per line) or plain; default: plain on a terminal, else json.

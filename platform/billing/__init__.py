@@ -1,0 +1,1 @@
+"""Plans, subscriptions, self-service sign-up and Stripe webhooks (public schema)."""
