@@ -14,8 +14,9 @@ time), the identity sequences moved past those rows, and last the foreign keys. 
 then replays the script in one round trip, inside the caller's transaction.
 
 Names come from the template's catalog, so a provisioned schema has Django's own constraint and
-index names. The blueprint is cached per process and keyed by the template's migration state
-(one cheap query per provisioning checks it), so a migrated template gets a new blueprint.
+index names. The blueprint is keyed by the template's migration state (one cheap query per
+provisioning checks it), so a migrated template gets a new one. `kitaportal migrate` compiles
+it and stores it in the public schema (`SchemaBlueprint`); each process keeps a copy.
 
 Only what Django's migrations create is supported. A template holding anything else (views,
 functions, triggers, free-standing sequences, unlogged or partitioned tables, ...) gives no
@@ -42,7 +43,7 @@ class Blueprint:
     # The script with every reference to the template schema replaced by PLACEHOLDER.
     script: str
 
-    PLACEHOLDER = "\x00schema\x00"
+    PLACEHOLDER = "@@kitaportal-schema@@"
 
     def sql_for(self, schema: str) -> str:
         return self.script.replace(self.PLACEHOLDER, quote(schema))
@@ -66,18 +67,28 @@ def template_state(template: str) -> str | None:
 
 
 def blueprint_for(template: str) -> Blueprint | None:
-    """The current blueprint of `template`, compiled on first use after each migration."""
+    """The current blueprint of `template`: from this process's cache, else from the public
+    table `kitaportal migrate` fills (tenants.SchemaBlueprint), else compiled and stored."""
     state = template_state(template)
     if state is None:
         return None
     cached = _cache.get(template)
     if cached is not None and cached.state == state:
         return cached
+    from .models import SchemaBlueprint
+
     with _lock:
-        script = compile_script(template)
-        if script is None:
-            _cache.pop(template, None)
-            return None
+        stored = SchemaBlueprint.objects.filter(template=template, state=state).first()
+        if stored is not None:
+            script = stored.script
+        else:
+            script = compile_script(template)
+            if script is None:
+                _cache.pop(template, None)
+                return None
+            SchemaBlueprint.objects.update_or_create(
+                template=template, defaults={"state": state, "script": script}
+            )
         blueprint = Blueprint(template=template, state=state, script=script)
         _cache[template] = blueprint
         return blueprint
@@ -105,7 +116,8 @@ UNION ALL
 SELECT 'sequence ' || c.relname || ' is not an identity column''s'
 FROM pg_class c
 WHERE c.relnamespace = %(ns)s AND c.relkind = 'S'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'i')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'i')
 UNION ALL
 SELECT 'function ' || p.proname FROM pg_proc p WHERE p.pronamespace = %(ns)s
 UNION ALL
@@ -141,8 +153,9 @@ SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
        a.attidentity, pg_get_expr(d.adbin, d.adrelid),
        CASE WHEN a.attcollation <> t.typcollation THEN co.collname END,
        (SELECT s.relname FROM pg_depend dep JOIN pg_class s ON s.oid = dep.objid
-        WHERE dep.refobjid = c.oid AND dep.refobjsubid = a.attnum AND dep.deptype = 'i'
-          AND s.relkind = 'S')
+        WHERE dep.refclassid = 'pg_class'::regclass AND dep.refobjid = c.oid
+          AND dep.refobjsubid = a.attnum AND dep.classid = 'pg_class'::regclass
+          AND dep.deptype = 'i' AND s.relkind = 'S')
 FROM pg_class c
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 JOIN pg_type t ON t.oid = a.atttypid

@@ -57,3 +57,20 @@ class Domain(DomainMixin):
     class Meta:
         verbose_name = _("Domain")
         verbose_name_plural = _("Domains")
+
+
+class SchemaBlueprint(models.Model):
+    """A template schema compiled to one SQL script (tenants.blueprint), kept so that every
+    process provisions from it without reading the catalog again. Holds DDL only."""
+
+    template = models.CharField(_("Vorlage"), max_length=63, unique=True)
+    state = models.CharField(_("Migrationsstand (MD5)"), max_length=32)
+    script = models.TextField(_("SQL"))
+    compiled_at = models.DateTimeField(_("erstellt am"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("Schema-Bauplan")
+        verbose_name_plural = _("Schema-Baupläne")
+
+    def __str__(self) -> str:
+        return f"{self.template} @ {self.state[:8]}"

@@ -6,7 +6,7 @@ from django.db import connection
 from django_tenants.utils import schema_exists
 
 from tenants import blueprint, services
-from tenants.models import Domain, Tenant
+from tenants.models import Domain, SchemaBlueprint, Tenant
 
 pytestmark = pytest.mark.tenancy
 
@@ -111,6 +111,22 @@ def test_a_provisioned_schema_continues_its_ids_after_the_copied_rows(tenant_reg
         connection.set_schema_to_public()
 
 
+def test_stored_blueprints_let_a_new_process_provision_without_reading_the_catalog(
+    tenant_registry, db
+):
+    from django.test.utils import CaptureQueriesContext
+
+    stored = dict(SchemaBlueprint.objects.values_list("template", "state"))
+    assert stored == {
+        "template_municipality": blueprint.template_state("template_municipality"),
+        "template_employer": blueprint.template_state("template_employer"),
+    }
+    blueprint._cache.clear()  # as in a freshly started worker
+    with CaptureQueriesContext(connection) as queries:
+        services.provision_tenant(None, tenant_type="employer", slug="firma-w", name="Firma W")
+    assert not any("pg_attribute" in q["sql"] for q in queries.captured_queries)
+
+
 def test_a_template_holding_objects_a_blueprint_does_not_cover_is_cloned_instead(
     tenant_registry, db
 ):
@@ -121,6 +137,7 @@ def test_a_template_holding_objects_a_blueprint_does_not_cover_is_cloned_instead
             "CREATE VIEW template_employer.hr_view AS SELECT 1 AS one"
         )  # rolled back with the test
     blueprint._cache.clear()
+    SchemaBlueprint.objects.all().delete()  # rolled back with the test
     try:
         with CaptureQueriesContext(connection) as queries:
             tenant = services.provision_tenant(

@@ -4,7 +4,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from tenants import rollout, services
+from tenants import blueprint, rollout, services
 
 
 class Command(BaseCommand):
@@ -23,6 +23,8 @@ class Command(BaseCommand):
             f"Rollout: {report.schemas} Schemas geprüft, {len(report.migrated)} migriert "
             f"in {report.seconds:.2f} s."
         )
+        for template in rollout.template_schemas().values():
+            blueprint.blueprint_for(template)  # compiled once here, not by the first sign-up
         if report.failed:
             for schema, error in report.failed.items():
                 self.stderr.write(f"{schema}: {error}")
