@@ -90,3 +90,55 @@ if _settings.DEBUG or getattr(_settings, "SERVE_MEDIA", False):
 
     _prefix = re.escape(_settings.MEDIA_URL.lstrip("/"))
     urlpatterns += [re_path(rf"^{_prefix}(?P<path>.*)$", _media)]
+
+# Allocation rounds, offers, contracts, fees, statistics (issue 4).
+from registrations import views_allocation as _alloc  # noqa: E402
+
+urlpatterns += [
+    path("aufnahmekriterien/", _alloc.criteria_page, name="allocation-criteria-public"),
+    path("beitragsrechner/", _alloc.fee_calculator, name="fee-calculator"),
+    path("meine-anmeldungen/angebote/", _alloc.family_offers, name="family-offers"),
+    re_path(
+        r"^meine-anmeldungen/angebote/(?P<pk>[0-9]+)/(?P<answer>annehmen|ablehnen)/$",
+        _alloc.family_offer_answer,
+        name="family-offer-answer",
+    ),
+    path(
+        "meine-anmeldungen/angebote/<int:pk>/vertrag.pdf",
+        _alloc.family_contract_pdf,
+        name="family-contract-pdf",
+    ),
+    path(
+        "meine-anmeldungen/angebote/<int:pk>/vertrag-unterschrieben/",
+        _alloc.family_contract_signed,
+        name="family-contract-signed",
+    ),
+    path("verwaltung/vergabe/", _alloc.runs, name="allocation-runs"),
+    path("verwaltung/vergabe/<int:pk>/", _alloc.run_detail, name="allocation-run"),
+    path("verwaltung/vergabe/<int:pk>/status/", _alloc.run_status, name="allocation-run-status"),
+    path("verwaltung/vergabe/vergleich/", _alloc.run_compare, name="allocation-compare"),
+    path("verwaltung/aufnahmekriterien/", _alloc.criteria_edit, name="allocation-criteria"),
+    path("verwaltung/beitragstabellen/", _alloc.fee_tables, name="allocation-fees"),
+    path("verwaltung/statistik/", _alloc.statistics, name="allocation-statistics"),
+    path(
+        "verwaltung/statistik/export.<str:fmt>",
+        _alloc.statistics_export,
+        name="allocation-statistics-export",
+    ),
+    path("verwaltung/angebote/", _alloc.staff_offers, name="allocation-staff-offers"),
+    path(
+        "verwaltung/angebote/wunsch/<int:wish_id>/anbieten/",
+        _alloc.staff_make_offer,
+        name="allocation-staff-make-offer",
+    ),
+    path(
+        "verwaltung/vertraege/<int:pk>/gegenzeichnen/",
+        _alloc.staff_countersign,
+        name="allocation-staff-countersign",
+    ),
+    path(
+        "verwaltung/vertraege/<int:pk>/vertrag.pdf",
+        _alloc.staff_contract_pdf,
+        name="allocation-staff-contract",
+    ),
+]

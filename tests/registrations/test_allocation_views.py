@@ -1,0 +1,293 @@
+"""Allocation pages: youth office runs/criteria/fees/statistics, staff offers and contracts,
+families' offers; public criteria page and fee calculator; isolation (404) for every URL."""
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django_tenants.utils import tenant_context
+from openpyxl import load_workbook
+
+from registrations import services_allocation as runs
+from registrations.models import Guardian, StaffAssignment
+from registrations.models_allocation import AllocationRun, CareContract, Criterion, Offer
+from tests.conftest import client_for, make_user
+from tests.registrations.allocation_helpers import apply, kita_year, setup_market
+from tests.registrations.test_backoffice import PASSWORD, staff
+from tests.registrations.test_pre_registration import next_august
+
+
+def parent(tenant, email):
+    """A parent account with a logged-in client; returns (user, client)."""
+    user = make_user(tenant, email, "parent", password=PASSWORD)
+    client = client_for(tenant)
+    assert (
+        client.post("/konto/anmelden/", {"username": email, "password": PASSWORD}).status_code
+        == 302
+    )
+    return user, client
+
+
+@pytest.fixture
+def market(city):
+    """Two families compete for one place; a binding run offers it to the first."""
+    user, client = parent(city, "eltern1@bochum.test")
+    with tenant_context(city):
+        kitas = setup_market()
+        user = get_user_model().objects.get(pk=user.pk)
+        first = apply("Alma", [kitas[0].pk, kitas[1].pk], working=True, user=user)
+        second = apply("Bert", [kitas[0].pk])
+        run = runs.start_run(None, kita_year=kita_year(), age_groups=["UE3"], binding=True, seed=3)
+        runs.execute_run(run.pk)
+        offer = Offer.objects.get(application=first)
+    return {
+        "kitas": kitas,
+        "first": first,
+        "second": second,
+        "run": run,
+        "offer": offer,
+        "client": client,
+    }
+
+
+def test_the_youth_office_starts_a_run_and_sees_its_progress_and_result(city):
+    client = staff(city, "jugendamt@bochum.test", "youth_office")
+    with tenant_context(city):
+        setup_market()
+    page = client.get("/verwaltung/vergabe/")
+    assert page.status_code == 200 and "Runde starten" in page.content.decode()
+    response = client.post(
+        "/verwaltung/vergabe/",
+        {"kita_year": kita_year(), "age_groups": ["UE3"], "binding": "0", "seed": "5"},
+    )
+    assert response.status_code == 302
+    with tenant_context(city):
+        run = AllocationRun.objects.latest("pk")
+        assert run.seed == 5 and not run.binding
+        runs.execute_run(run.pk)
+    status = client.get(f"/verwaltung/vergabe/{run.pk}/status/").json()
+    assert status == {"status": "done", "progress": 100}
+    body = client.get(f"/verwaltung/vergabe/{run.pk}/").content.decode()
+    assert run.snapshot_hash in body
+    assert "Prüfsumme der Eingabe" in body
+    replay = client.post(f"/verwaltung/vergabe/{run.pk}/", {"action": "replay"}).content.decode()
+    assert "identisches Ergebnis" in replay
+
+
+def test_a_bad_run_form_shows_messages_and_starts_nothing(city):
+    client = staff(city, "jugendamt@bochum.test", "youth_office")
+    with tenant_context(city):
+        before = AllocationRun.objects.count()
+    body = client.post("/verwaltung/vergabe/", {"kita_year": "abc"}).content.decode()
+    assert "mindestens eine Altersgruppe" in body
+    with tenant_context(city):
+        assert AllocationRun.objects.count() == before
+
+
+def test_two_runs_are_compared_side_by_side(city, market):
+    client = staff(city, "jugendamt@bochum.test", "youth_office")
+    with tenant_context(city):
+        dry = runs.execute_run(
+            runs.start_run(
+                None, kita_year=kita_year(), age_groups=["UE3"], binding=False, seed=3
+            ).pk
+        )
+    body = client.get(
+        f"/verwaltung/vergabe/vergleich/?a={market['run'].pk}&b={dry.pk}"
+    ).content.decode()
+    assert "Wer gewinnt" in body and "unbesetzte Plätze" in body
+
+
+def test_the_youth_office_edits_criteria_points_and_the_offer_deadline(city):
+    client = staff(city, "jugendamt@bochum.test", "youth_office")
+    client.get("/verwaltung/aufnahmekriterien/")  # creates the default catalogue
+    with tenant_context(city):
+        criteria = list(Criterion.objects.all())
+    data = {"offer_days": "10", "reminder_days": "2", "mode": "central"}
+    for c in criteria:
+        data |= {
+            f"points_{c.pk}": str(c.points + 1),
+            f"active_{c.pk}": "1",
+            f"title_{c.pk}": c.title,
+            f"explanation_{c.pk}": c.explanation,
+        }
+    assert client.post("/verwaltung/aufnahmekriterien/", data).status_code == 302
+    with tenant_context(city):
+        assert Criterion.objects.get(pk=criteria[0].pk).points == criteria[0].points + 1
+    bad = dict(data, offer_days="0", **{f"points_{criteria[0].pk}": "x"})
+    assert "ganze Zahl" in client.post("/verwaltung/aufnahmekriterien/", bad).content.decode()
+    with tenant_context(city):
+        assert Criterion.objects.get(pk=criteria[0].pk).points == criteria[0].points + 1
+
+
+def test_the_public_criteria_page_explains_points_and_tie_breaks(city, city_client):
+    with tenant_context(city):
+        setup_market()
+    body = city_client.get("/aufnahmekriterien/").content.decode()
+    assert "Geschwisterkind in der Kita" in body and "Losentscheid" in body
+
+
+def test_the_fee_table_is_edited_and_drives_the_calculator(city, city_client):
+    client = staff(city, "jugendamt@bochum.test", "youth_office")
+    response = client.post(
+        "/verwaltung/beitragstabellen/",
+        {
+            "name": "Satzung 2040",
+            "valid_from": "2040-08-01",
+            "sibling_rule": "second_half",
+            "fee_free_years": "2",
+            "brackets": "U3; 35; 30000; 10\nU3; 35; ; 200",
+        },
+    )
+    assert response.status_code == 302
+    bad = client.post(
+        "/verwaltung/beitragstabellen/",
+        {
+            "name": "x",
+            "valid_from": "2041-08-01",
+            "sibling_rule": "none",
+            "fee_free_years": "2",
+            "brackets": "U3; 99",
+        },
+    ).content.decode()
+    assert "Zeile 1" in bad
+    query = "income=50000&birth_date=2040-01-01&start_date=2040-09-01&care_hours=35"
+    body = city_client.get(f"/beitragsrechner/?{query}").content.decode()
+    assert "200" in body and "Satzung 2040" in body
+    sibling = city_client.get(f"/beitragsrechner/?{query}&sibling=1").content.decode()
+    assert "100,00" in sibling or "100.00" in sibling
+
+
+def test_statistics_as_chart_csv_and_xlsx(city, market):
+    client = staff(city, "jugendamt@bochum.test", "youth_office")
+    body = client.get("/verwaltung/statistik/").content.decode()
+    assert "<svg" in body and "U3-Bedarfsdeckung" in body
+    rows = list(
+        csv.reader(
+            io.StringIO(client.get("/verwaltung/statistik/export.csv").content.decode("utf-8-sig")),
+            delimiter=";",
+        )
+    )
+    assert rows[0][0] == "Bezirk" and len(rows) > 2
+    placed = sum(int(r[4]) for r in rows[1:])
+    assert placed >= 1
+    sheet = load_workbook(
+        io.BytesIO(client.get("/verwaltung/statistik/export.xlsx").content)
+    ).active
+    values = list(sheet.values)
+    assert len(values) == len(rows)
+    assert [[str(v) for v in r[:6]] for r in values[1:]] == [r[:6] for r in rows[1:]]
+
+
+def test_the_family_accepts_downloads_the_contract_and_signs(city, market):
+    client = market["client"]
+    offer = market["offer"]
+    page = client.get("/meine-anmeldungen/angebote/").content.decode()
+    assert "annehmen" in page and "Platz bei Ihrem Wunsch 1" in page
+    assert client.post(f"/meine-anmeldungen/angebote/{offer.pk}/annehmen/").status_code == 302
+    page = client.get("/meine-anmeldungen/angebote/").content.decode()
+    assert "angenommen" in page
+    pdf = client.get(f"/meine-anmeldungen/angebote/{offer.pk}/vertrag.pdf")
+    assert pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    client.post(f"/meine-anmeldungen/angebote/{offer.pk}/vertrag-unterschrieben/")
+    with tenant_context(city):
+        contract = CareContract.objects.get(offer=offer)
+        assert contract.status == "signed"
+        facility = offer.facility
+    kita = staff(city, "leitung@bochum.test", "facility_staff", facility=facility)
+    listing = kita.get("/verwaltung/angebote/").content.decode()
+    assert contract.number in listing and "gegenzeichnen" in listing
+    assert kita.get(f"/verwaltung/vertraege/{contract.pk}/vertrag.pdf").content.startswith(b"%PDF")
+    kita.post(f"/verwaltung/vertraege/{contract.pk}/gegenzeichnen/")
+    with tenant_context(city):
+        assert CareContract.objects.get(pk=contract.pk).status == "countersigned"
+
+
+def test_declining_online_passes_the_place_on(city, market):
+    client = market["client"]
+    client.post(f"/meine-anmeldungen/angebote/{market['offer'].pk}/ablehnen/")
+    with tenant_context(city):
+        assert Offer.objects.get(application=market["second"]).status == "open"
+
+
+def test_other_families_staff_and_tenants_get_404(city, other_city, market):
+    offer = market["offer"]
+    _, stranger = parent(city, "fremd@bochum.test")
+    family_urls = [
+        f"/meine-anmeldungen/angebote/{offer.pk}/vertrag.pdf",
+    ]
+    for url in family_urls:
+        assert stranger.get(url).status_code == 404
+    for url in (
+        f"/meine-anmeldungen/angebote/{offer.pk}/annehmen/",
+        f"/meine-anmeldungen/angebote/{offer.pk}/ablehnen/",
+        f"/meine-anmeldungen/angebote/{offer.pk}/vertrag-unterschrieben/",
+    ):
+        assert stranger.post(url).status_code == 404
+    with tenant_context(city):
+        assert Offer.objects.get(pk=offer.pk).status == "open"
+    market["client"].post(f"/meine-anmeldungen/angebote/{offer.pk}/annehmen/")
+    with tenant_context(city):
+        contract = CareContract.objects.get(offer=offer)
+        other_kita = next(k for k in market["kitas"] if k.pk != offer.facility_id)
+    run = market["run"]
+    youth_urls = [
+        "/verwaltung/vergabe/",
+        f"/verwaltung/vergabe/{run.pk}/",
+        f"/verwaltung/vergabe/{run.pk}/status/",
+        f"/verwaltung/vergabe/vergleich/?a={run.pk}&b={run.pk}",
+        "/verwaltung/aufnahmekriterien/",
+        "/verwaltung/beitragstabellen/",
+        "/verwaltung/statistik/",
+        "/verwaltung/statistik/export.csv",
+    ]
+    wrong_role = staff(city, "leitung2@bochum.test", "facility_staff", facility=other_kita)
+    parent_client = market["client"]
+    outsider = staff(other_city, "jugendamt@dueren.test", "youth_office")
+    for url in youth_urls:
+        assert wrong_role.get(url).status_code == 404, url
+        assert parent_client.get(url).status_code == 404, url
+    for url in youth_urls[1:4]:
+        assert outsider.get(url).status_code == 404, url
+    # staff of another facility, parents and other tenants cannot see the contract
+    for client in (wrong_role, parent_client, outsider):
+        assert client.get(f"/verwaltung/vertraege/{contract.pk}/vertrag.pdf").status_code == 404
+        assert client.post(f"/verwaltung/vertraege/{contract.pk}/gegenzeichnen/").status_code == 404
+    assert outsider.get(f"/meine-anmeldungen/angebote/{offer.pk}/vertrag.pdf").status_code == 404
+    assert wrong_role.get("/verwaltung/angebote/").content.decode().count(contract.number) == 0
+
+
+def test_facility_staff_offer_from_their_list_in_decentralised_mode(city):
+    from registrations.models_allocation import AllocationPolicy
+    from tests.registrations.allocation_helpers import scarce
+
+    with tenant_context(city):
+        kitas = setup_market()
+        scarce(kitas[1].pk, 2)
+        policy = AllocationPolicy.current()
+        policy.mode = "decentral"
+        policy.save()
+        application = apply("Cleo", [kitas[1].pk, kitas[2].pk])
+        wish_1, wish_2 = application.wishes.order_by("rank")
+        child = application.children.get()
+    own = staff(city, "leitung@bochum.test", "facility_staff", facility=kitas[1])
+    other = staff(city, "leitung3@bochum.test", "facility_staff", facility=kitas[2])
+    assert "Platz anbieten" in own.get("/verwaltung/angebote/").content.decode()
+    assert (
+        other.post(
+            f"/verwaltung/angebote/wunsch/{wish_1.pk}/anbieten/", {"child": child.pk}
+        ).status_code
+        == 404
+    )
+    own.post(f"/verwaltung/angebote/wunsch/{wish_1.pk}/anbieten/", {"child": child.pk})
+    response = other.post(
+        f"/verwaltung/angebote/wunsch/{wish_2.pk}/anbieten/", {"child": child.pk}, follow=True
+    )
+    assert "bereits ein offenes" in response.content.decode()
+    with tenant_context(city):
+        assert Offer.objects.filter(child=child).count() == 1
+
+
+__all__ = ["Guardian", "StaffAssignment", "next_august", "timedelta"]
