@@ -13,7 +13,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kitaportal.settings.dev")
 
 app = CeleryApp("kitaportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["tenants.common", "billing", "registrations", "employer_quota"])
+app.autodiscover_tasks(
+    [
+        "tenants.common",
+        "billing",
+        "registrations",
+        "employer_quota",
+        "employer_quota.agreements",
+        "employer_quota.municipal",
+    ]
+)
 
 
 @task_prerun.connect

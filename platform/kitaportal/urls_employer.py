@@ -1,12 +1,10 @@
 """An employer's portal (<slug>.<BASE_DOMAIN>)."""
 
-from django.urls import path
-
-from employer_quota import views
+from employer_quota.urls import urlpatterns as employer
 
 from .urls_common import urlpatterns as common
 
 urlpatterns = [
-    path("", views.profile, name="home"),
+    *employer,
     *common,
 ]

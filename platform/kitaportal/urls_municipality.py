@@ -142,3 +142,8 @@ urlpatterns += [
         name="allocation-staff-contract",
     ),
 ]
+
+# Reserved places of employers (issue 5): agreements back office, parents' code redemption.
+from employer_quota.municipal.urls import urlpatterns as _employer_patterns  # noqa: E402
+
+urlpatterns += _employer_patterns

@@ -70,6 +70,8 @@ TENANT_TYPES = {
             "rest_framework",
             "tenants",
             "billing",
+            # employer <-> municipality: agreements, codes, claims (ids, counts, money)
+            "employer_quota.agreements",
             "django_prometheus",
             # the project package as an app, so collectstatic finds kitaportal/static/
             "kitaportal",
@@ -77,7 +79,7 @@ TENANT_TYPES = {
         "URLCONF": "kitaportal.urls_public",
     },
     "municipality": {
-        "APPS": [*COMMON_TENANT_APPS, "registrations"],
+        "APPS": [*COMMON_TENANT_APPS, "registrations", "employer_quota.municipal"],
         "URLCONF": "kitaportal.urls_municipality",
         "BASE_SCHEMA": "template_municipality",
     },
@@ -210,6 +212,14 @@ CELERY_BEAT_SCHEDULE = {
     "flush-outbox": {"task": "tenants.common.tasks.flush_outbox", "schedule": 60.0},
     "billing-retry-signups": {"task": "billing.tasks.retry_stuck_signups", "schedule": 120.0},
     "billing-housekeeping": {"task": "billing.tasks.housekeeping", "schedule": 3600.0},
+    "agreement-releases": {
+        "task": "employer_quota.agreements.tasks.apply_agreement_releases",
+        "schedule": 3600.0,
+    },
+    "employer-eligibilities": {
+        "task": "employer_quota.municipal.tasks.sync_employer_eligibilities",
+        "schedule": 900.0,
+    },
     "expire-offers": {"task": "registrations.tasks.expire_offers", "schedule": 600.0},
     "offer-reminders": {"task": "registrations.tasks.send_offer_reminders", "schedule": 3600.0},
 }

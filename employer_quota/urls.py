@@ -1,0 +1,20 @@
+"""The employer's URLs (HR back office); included by kitaportal.urls_employer."""
+
+from django.urls import path
+
+from . import views, views_reserved
+
+urlpatterns = [
+    path("", views.profile, name="home"),
+    path("belegplaetze/", views_reserved.dashboard, name="reserved-dashboard"),
+    path("belegplaetze/export.<str:fmt>", views_reserved.dashboard_export, name="reserved-export"),
+    path("belegplaetze/<int:pk>/", views_reserved.agreement_detail, name="reserved-agreement"),
+    path(
+        "belegplaetze/<int:pk>/abrechnung/<int:year>-<int:month>.pdf",
+        views_reserved.statement_pdf,
+        name="reserved-statement",
+    ),
+    path("belegplaetze/anfrage/", views_reserved.place_request, name="place-request"),
+    path("codes/", views_reserved.codes, name="codes"),
+    path("codes/<int:number>/widerrufen/", views_reserved.revoke_code, name="code-revoke"),
+]
