@@ -518,6 +518,12 @@ def load_demo_people(password: str) -> list[tuple[str, str]]:
             ),
         )
     logins.append((parent_email, Role.PARENT))
+    # Allocation (issue 4): the default criteria catalogue and a fee table from 1 January.
+    from .criteria import ensure_default_catalogue
+    from .fees import ensure_demo_fee_table
+
+    ensure_default_catalogue()
+    ensure_demo_fee_table(date(timezone.localdate().year, 1, 1))
     return logins
 
 

@@ -1,5 +1,7 @@
 """An employer's portal (<slug>.<BASE_DOMAIN>)."""
 
+from django.urls import include, path
+
 from employer_quota.urls import urlpatterns as employer
 
 from .urls_common import urlpatterns as common
@@ -7,4 +9,6 @@ from .urls_common import urlpatterns as common
 urlpatterns = [
     *employer,
     *common,
+    # billing and support access (issue 6)
+    path("", include("billing.urls_tenant")),
 ]

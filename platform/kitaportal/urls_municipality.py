@@ -1,6 +1,6 @@
 """A municipality's Kita portal (<slug>.<BASE_DOMAIN>)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from registrations import views, views_backoffice, views_family, views_info
 
@@ -52,6 +52,9 @@ urlpatterns = [
     path("verwaltung/dubletten/zusammenfuehren/", views_backoffice.merge, name="backoffice-merge"),
     *common,
 ]
+
+# Billing and support access (issue 6): the tenant admin's billing page.
+urlpatterns += [path("", include("billing.urls_tenant"))]
 
 # Facility profiles (issue 3, item 1): carrier/facility staff and the youth office edit them.
 import re  # noqa: E402

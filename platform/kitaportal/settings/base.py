@@ -118,6 +118,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # staff read-only while a tenant's subscription is suspended or cancelled
+    "billing.middleware.SubscriptionStateMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "kitaportal.observability.MetricsAfterMiddleware",
@@ -140,6 +142,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "kitaportal.context_processors.portal",
+                "billing.context_processors.billing",
             ],
         },
     }
