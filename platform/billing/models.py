@@ -283,6 +283,12 @@ class Invoice(models.Model):
     def __str__(self) -> str:
         return self.number
 
+    @property
+    def total_display(self) -> str:
+        return (
+            f"{self.total_cents / 100:,.2f}".replace(",", "X").replace(".", ",").replace("X", ".")
+        )
+
 
 class SupportAccessGrant(models.Model):
     """A tenant admin's time-limited approval for platform support to enter the tenant."""

@@ -49,6 +49,7 @@ from .models import (
 
 logger = logging.getLogger(__name__)
 
+PUBLIC_URLCONF = "kitaportal.urls_public"
 VERIFY_SALT = "billing.signup.verify"
 VERIFY_MAX_AGE = 3 * 24 * 3600
 STALE_APPLICATION_AGE = timedelta(days=30)
@@ -127,7 +128,9 @@ def start_signup(
             language=language,
         )
         link = base_url.rstrip("/") + reverse(
-            "billing:signup-verify", args=[verification_token(application)]
+            "billing:signup-verify",
+            args=[verification_token(application)],
+            urlconf=PUBLIC_URLCONF,
         )
         with translation.override(language):
             queue_email(
@@ -441,7 +444,9 @@ def _create_first_admin(application: SignupApplication, tenant: Tenant) -> int:
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = default_token_generator.make_token(user)
     link = tenant.portal_url.rstrip("/") + reverse(
-        "accounts:password_reset_confirm", args=[uid, token]
+        "accounts:password_reset_confirm",
+        args=[uid, token],
+        urlconf=settings.TENANT_TYPES[tenant.type]["URLCONF"],
     )
     with translation.override(application.language):
         message = OutboxMessage.objects.create(
