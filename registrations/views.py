@@ -3,9 +3,9 @@
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from . import finder
 from .filters import FacilityFilter
 from .models import AgeGroup, AgeGroupOffer, Facility, FacilityPhoto
 
@@ -19,25 +19,6 @@ def facility_queryset():
         .prefetch_related(Prefetch("age_groups", queryset=AgeGroupOffer.objects.all()))
         .order_by("name")
     )
-
-
-def map_markers(queryset) -> list[dict]:
-    """Marker data for every facility the filters found: one query, whatever their number."""
-    rows = queryset.prefetch_related(None).values(
-        "pk", "slug", "name", "street", "postcode", "city", "latitude", "longitude"
-    )
-    # one reverse() for all markers (a reverse per facility cost ~1/4 of the page's time)
-    url_pattern = reverse("facility-detail", args=["__slug__"])
-    return [
-        {
-            "name": row["name"],
-            "address": f"{row['street']}, {row['postcode']} {row['city']}",
-            "url": url_pattern.replace("__slug__", row["slug"]),
-            "lat": float(row["latitude"]),
-            "lon": float(row["longitude"]),
-        }
-        for row in rows
-    ]
 
 
 def map_config() -> dict:
@@ -58,10 +39,26 @@ def map_config() -> dict:
 def facility_list(request):
     facility_filter = FacilityFilter(request.GET or None, queryset=facility_queryset())
     queryset = facility_filter.qs if facility_filter.is_bound else facility_queryset()
-    markers = map_markers(queryset)
-    paginator = Paginator(queryset, PAGE_SIZE)
-    paginator.count = len(markers)  # the map already holds every match: no COUNT query
+    sorted_by_distance = (
+        bool(facility_filter.is_bound and request.GET.get("near"))
+        and "near" not in facility_filter.form.errors
+    )
+    # Which facilities match, in which order (one query); their cards and markers come from
+    # the per-process cache of the current data version (registrations/finder.py).
+    version = finder.data_version()
+    if sorted_by_distance:
+        rows = list(queryset.values_list("pk", "distance_km"))
+    else:
+        rows = [(pk, None) for pk in queryset.values_list("pk", flat=True)]
+    ids = [pk for pk, _ in rows]
+    paginator = Paginator(rows, PAGE_SIZE)
     page = paginator.get_page(request.GET.get("seite"))
+    rendered = finder.cards(version, [pk for pk, _ in page.object_list], facility_queryset())
+    cards = [
+        {"head": rendered[pk].head, "body": rendered[pk].body, "distance_km": distance}
+        for pk, distance in page.object_list
+        if pk in rendered  # a facility deleted a moment ago
+    ]
     query = request.GET.copy()
     query.pop("seite", None)
     computed = facility_filter.computed_age_group
@@ -71,12 +68,12 @@ def facility_list(request):
         {
             "filter": facility_filter,
             "page": page,
+            "cards": cards,
             "count": paginator.count,
             "query": query.urlencode(),
             "computed_age_group": AgeGroup(computed).label if computed else None,
-            "sorted_by_distance": bool(facility_filter.is_bound and request.GET.get("near"))
-            and "near" not in facility_filter.form.errors,
-            "markers": markers,
+            "sorted_by_distance": sorted_by_distance,
+            "markers": finder.markers(version, ids),
             "map_config": map_config(),
         },
     )

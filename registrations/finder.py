@@ -1,0 +1,125 @@
+"""Rendered facility cards and map markers for the finder, kept per process.
+
+The finder's cost was rendering: 25 cards through the template engine plus marker data for
+every match, for each request, although facilities change a few times a day. Here each card
+(its link and its details) is rendered once per facility, language and data version, and each
+facility's marker once per data version; a request then only asks the database which
+facilities match, in which order.
+
+The data version is a fingerprint of the tables a card shows (facilities, their age-group
+offers, carriers, districts): per table the row count and the sum of the rows' `xmin`, the id
+of the transaction that wrote each row version. Any insert, update or delete (from the
+services, the admin, an import or plain SQL) changes it, and a single small query reads it.
+No signal or explicit invalidation is needed, and every process (gunicorn workers) notices a
+change on its next request.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from django.db import connection
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
+
+from .models import AgeGroupOffer, Carrier, District, Facility
+
+VERSIONED_TABLES = (Facility, AgeGroupOffer, Carrier, District)
+# (schema, version) entries kept per process: a few tenants' current data.
+MAX_ENTRIES = 32
+
+
+def _fingerprint_sql() -> str:
+    parts = [
+        f"(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "
+        f"FROM {connection.ops.quote_name(model._meta.db_table)})"
+        for model in VERSIONED_TABLES
+    ]
+    return "SELECT " + " || '/' || ".join(parts)
+
+
+def data_version() -> str:
+    """The fingerprint of the current schema's finder data (one query)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_fingerprint_sql())
+        return cursor.fetchone()[0]
+
+
+@dataclass
+class Card:
+    head: SafeString  # the link to the profile
+    body: SafeString  # address, carrier, places, hours, tags
+
+
+@dataclass
+class _Entry:
+    markers: dict[int, dict]
+    cards: dict[tuple[str, int], Card]
+
+
+_entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
+_lock = threading.Lock()
+
+
+def _entry(version: str) -> _Entry:
+    key = (connection.schema_name, version)
+    with _lock:
+        entry = _entries.get(key)
+        if entry is not None:
+            _entries.move_to_end(key)
+            return entry
+    entry = _Entry(markers=_all_markers(), cards={})
+    with _lock:
+        _entries[key] = entry
+        while len(_entries) > MAX_ENTRIES:
+            _entries.popitem(last=False)
+    return entry
+
+
+def _all_markers() -> dict[int, dict]:
+    url_pattern = reverse("facility-detail", args=["__slug__"])
+    rows = Facility.objects.values(
+        "pk", "slug", "name", "street", "postcode", "city", "latitude", "longitude"
+    )
+    return {
+        row["pk"]: {
+            "name": row["name"],
+            "address": f"{row['street']}, {row['postcode']} {row['city']}",
+            "url": url_pattern.replace("__slug__", row["slug"]),
+            "lat": float(row["latitude"]),
+            "lon": float(row["longitude"]),
+        }
+        for row in rows
+    }
+
+
+def markers(version: str, ids: list[int]) -> list[dict]:
+    """Marker data for these facilities, in this order."""
+    known = _entry(version).markers
+    return [known[pk] for pk in ids if pk in known]
+
+
+def cards(version: str, ids: list[int], queryset) -> dict[int, Card]:
+    """The rendered cards of these facilities by id; the missing ones are rendered from
+    `queryset` (one query plus its prefetches)."""
+    entry = _entry(version)
+    language = get_language() or ""
+    missing = [pk for pk in ids if (language, pk) not in entry.cards]
+    if missing:
+        for facility in queryset.filter(pk__in=missing):
+            html = render_to_string("registrations/facility_card.html", {"facility": facility})
+            head, _, body = html.partition("<!-- card-body -->")
+            entry.cards[(language, facility.pk)] = Card(
+                head=mark_safe(head.strip()),  # noqa: S308 - rendered by our own template
+                body=mark_safe(body.strip()),  # noqa: S308
+            )
+    return {pk: entry.cards[(language, pk)] for pk in ids if (language, pk) in entry.cards}
+
+
+def clear() -> None:
+    with _lock:
+        _entries.clear()
