@@ -55,6 +55,18 @@ PUBLIC_EXPORTS = {
     "tenants_domain": "tenant_id = {tenant_id:d}",
     "tenant_common_auditentry": "object_type = 'tenants.tenant' AND object_id = '{tenant_id:d}'",
 }
+# Public-schema tables that point at a tenant but are NOT part of its export, with the reason.
+PUBLIC_NOT_EXPORTED = {
+    # The platform operator's billing records (contract, states, invoices, Stripe event ids,
+    # sign-up, support approvals): kept by the platform for the statutory period (§ 147 AO)
+    # and never moved with a tenant; an imported tenant gets a subscription of its own.
+    "billing_signupapplication": "platform billing record",
+    "billing_subscription": "platform billing record",
+    "billing_webhookevent": "platform billing record",
+    "billing_billingevent": "platform billing record",
+    "billing_invoice": "platform billing record",
+    "billing_supportaccessgrant": "platform billing record",
+}
 # Session settings that make COPY's text output exact and the same on every server.
 COPY_SETTINGS = (
     "SET LOCAL TimeZone = 'UTC'",
