@@ -44,3 +44,105 @@ class HRContact(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# --- Needs surveys (Bedarfsumfragen) ---------------------------------------------------------
+#
+# Answers are anonymous: a Response has no link to an Invitation. Invitations hold the email
+# address only until the invitation is handed to the outbox, and a hash of the token; they are
+# deleted when the survey closes. Responses are kept until HR deletes the survey.
+
+
+class Survey(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Entwurf")
+        OPEN = "open", _("läuft")
+        CLOSED = "closed", _("abgeschlossen")
+
+    title = models.CharField(_("Titel"), max_length=200)
+    intro = models.TextField(_("Einleitung"), blank=True, max_length=2000)
+    status = models.CharField(
+        _("Status"), max_length=6, choices=Status.choices, default=Status.DRAFT
+    )
+    min_cell = models.PositiveSmallIntegerField(
+        _("Mindestzahl Antworten je angezeigtem Wert"),
+        default=5,
+        help_text=_("Werte mit weniger Antworten werden nicht gezeigt (mindestens 3)."),
+    )
+    link_token = models.CharField(max_length=64, blank=True, editable=False)
+    invited = models.PositiveIntegerField(_("eingeladen"), default=0)
+    invitations_sent = models.PositiveIntegerField(_("Einladungen versendet"), default=0)
+    invitations_failed = models.PositiveIntegerField(_("Einladungen fehlgeschlagen"), default=0)
+    created_at = models.DateTimeField(_("angelegt"), auto_now_add=True)
+    opened_at = models.DateTimeField(_("gestartet"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("abgeschlossen"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("Bedarfsumfrage")
+        verbose_name_plural = _("Bedarfsumfragen")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(min_cell__gte=3), name="survey_min_cell_3")
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Question(models.Model):
+    class Kind(models.TextChoices):
+        SINGLE = "single", _("eine Antwort")
+        MULTI = "multi", _("mehrere Antworten")
+        NUMBER = "number", _("Zahl")
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="questions")
+    position = models.PositiveSmallIntegerField(_("Reihenfolge"))
+    key = models.SlugField(_("Kennung"), max_length=40)
+    text = models.CharField(_("Frage"), max_length=300)
+    kind = models.CharField(_("Art"), max_length=6, choices=Kind.choices)
+    options = models.JSONField(_("Antwortmöglichkeiten"), default=list, blank=True)
+    required = models.BooleanField(_("Pflichtfrage"), default=False)
+
+    class Meta:
+        verbose_name = _("Frage")
+        verbose_name_plural = _("Fragen")
+        ordering = ["survey", "position", "pk"]
+        constraints = [models.UniqueConstraint(fields=["survey", "key"], name="question_key_once")]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class Invitation(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("wartet")
+        SENT = "sent", _("versendet")
+        FAILED = "failed", _("fehlgeschlagen")
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(blank=True)  # wiped once handed to the outbox
+    token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    status = models.CharField(max_length=7, choices=Status.choices, default=Status.PENDING)
+    used = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("Einladung")
+        verbose_name_plural = _("Einladungen")
+
+    def __str__(self) -> str:
+        return f"{self.survey_id}/{self.pk}"
+
+
+class Response(models.Model):
+    """One anonymous answer sheet. No link to an invitation; the date only, no time."""
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="responses")
+    submitted_on = models.DateField(_("eingegangen am"))
+    answers = models.JSONField(_("Antworten"), default=dict)
+
+    class Meta:
+        verbose_name = _("Antwort")
+        verbose_name_plural = _("Antworten")
+
+    def __str__(self) -> str:
+        return f"{self.survey_id}/{self.pk}"

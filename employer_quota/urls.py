@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views, views_reserved
+from . import views, views_reserved, views_surveys
 
 urlpatterns = [
     path("", views.profile, name="home"),
@@ -17,4 +17,13 @@ urlpatterns = [
     path("belegplaetze/anfrage/", views_reserved.place_request, name="place-request"),
     path("codes/", views_reserved.codes, name="codes"),
     path("codes/<int:number>/widerrufen/", views_reserved.revoke_code, name="code-revoke"),
+    path("umfragen/", views_surveys.survey_list, name="surveys"),
+    path("umfragen/<int:pk>/", views_surveys.survey_detail, name="survey-detail"),
+    path("umfragen/<int:pk>/ergebnisse/", views_surveys.survey_results, name="survey-results"),
+    path(
+        "umfragen/<int:pk>/ergebnisse.<str:fmt>",
+        views_surveys.survey_export,
+        name="survey-export",
+    ),
+    path("umfrage/<str:token>/", views_surveys.answer, name="survey-answer"),
 ]

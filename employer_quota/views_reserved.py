@@ -275,19 +275,32 @@ class PlaceRequestForm(forms.Form):
     )
 
 
+def _survey_basis(survey_id) -> str:
+    """The request's basis, written by the system (never free text): survey and answer count."""
+    from .models import Survey
+
+    survey = Survey.objects.filter(pk=survey_id).first() if str(survey_id or "").isdigit() else None
+    if survey is None:
+        return ""
+    return _("Bedarfsumfrage „%(t)s“ (%(n)d Antworten)") % {
+        "t": survey.title[:120],
+        "n": survey.responses.count(),
+    }
+
+
 @hr_required
 def place_request(request):
     initial = {
         k: request.GET[k] for k in ("u3_places", "ue3_places") if request.GET.get(k, "").isdigit()
     }
-    basis = request.GET.get("grundlage", "")[:200]
+    basis = _survey_basis(request.GET.get("umfrage") or request.POST.get("umfrage"))
     form = PlaceRequestForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             agreements.request_places(
                 request.user,
                 employer=request.tenant,
-                basis=request.POST.get("basis", "")[:200],
+                basis=basis,
                 **form.cleaned_data,
             )
         except ValidationError as exc:
