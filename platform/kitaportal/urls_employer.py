@@ -11,4 +11,5 @@ urlpatterns = [
     *common,
     # billing and support access (issue 6)
     path("", include("billing.urls_tenant")),
+    path("", include("onboarding.urls")),
 ]

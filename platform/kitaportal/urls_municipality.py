@@ -54,7 +54,7 @@ urlpatterns = [
 ]
 
 # Billing and support access (issue 6): the tenant admin's billing page.
-urlpatterns += [path("", include("billing.urls_tenant"))]
+urlpatterns += [path("", include("billing.urls_tenant")), path("", include("onboarding.urls"))]
 
 # Facility profiles (issue 3, item 1): carrier/facility staff and the youth office edit them.
 import re  # noqa: E402

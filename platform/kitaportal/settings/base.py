@@ -79,7 +79,7 @@ TENANT_TYPES = {
         "URLCONF": "kitaportal.urls_public",
     },
     "municipality": {
-        "APPS": [*COMMON_TENANT_APPS, "registrations", "employer_quota.municipal"],
+        "APPS": [*COMMON_TENANT_APPS, "registrations", "onboarding", "employer_quota.municipal"],
         "URLCONF": "kitaportal.urls_municipality",
         "BASE_SCHEMA": "template_municipality",
     },

@@ -1,0 +1,1 @@
+"""Onboarding checklists for new tenants (municipality: portal setup; employer: first steps)."""
