@@ -146,3 +146,160 @@ class Response(models.Model):
 
     def __str__(self) -> str:
         return f"{self.survey_id}/{self.pk}"
+
+
+# --- Company daycare (Betriebskita) ----------------------------------------------------------
+#
+# Personal data: educators' names and weekly hours (employees, kept while employed there);
+# staff children's applications (child's first name and birth date, the parent's name and
+# work email), offers and contracts: deleted 24 months after the contract ends or 6 months
+# after a withdrawal or decline (daycare.purge_expired).
+
+
+class CompanyDaycare(models.Model):
+    name = models.CharField(_("Name"), max_length=200)
+    street = models.CharField(_("Straße und Hausnummer"), max_length=200)
+    postcode = models.CharField(_("PLZ"), max_length=5)
+    city = models.CharField(_("Ort"), max_length=100)
+    opens_at = models.TimeField(_("öffnet um"))
+    closes_at = models.TimeField(_("schließt um"))
+    description = models.TextField(_("Beschreibung"), blank=True, max_length=2000)
+    monthly_fee = models.DecimalField(
+        _("Elternbeitrag je Monat (EUR)"), max_digits=7, decimal_places=2, default=0
+    )
+    # the municipality tenant (public schema id) whose finder lists it; no cross-schema key
+    listed_in = models.BigIntegerField(_("im Kita-Finder der Kommune (ID)"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("Betriebskita")
+        verbose_name_plural = _("Betriebskitas")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DaycareGroup(models.Model):
+    daycare = models.ForeignKey(CompanyDaycare, on_delete=models.CASCADE, related_name="groups")
+    name = models.CharField(_("Gruppe"), max_length=100)
+    room = models.CharField(_("Raum"), max_length=100, blank=True)
+    capacity = models.PositiveSmallIntegerField(_("Plätze"))
+    min_age_months = models.PositiveSmallIntegerField(_("Mindestalter (Monate)"))
+    max_age_months = models.PositiveSmallIntegerField(_("Höchstalter (Monate)"))
+
+    class Meta:
+        verbose_name = _("Gruppe")
+        verbose_name_plural = _("Gruppen")
+        ordering = ["daycare", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(max_age_months__gt=models.F("min_age_months")),
+                name="group_age_range",
+            ),
+            models.CheckConstraint(condition=models.Q(capacity__gte=1), name="group_capacity_min"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Educator(models.Model):
+    daycare = models.ForeignKey(CompanyDaycare, on_delete=models.CASCADE, related_name="educators")
+    name = models.CharField(_("Name"), max_length=120)
+    qualification = models.CharField(_("Qualifikation"), max_length=120, blank=True)
+    weekly_hours = models.DecimalField(_("Wochenstunden"), max_digits=4, decimal_places=1)
+    group = models.ForeignKey(
+        DaycareGroup, on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("Gruppe")
+    )
+
+    FULL_TIME_HOURS = 39
+
+    class Meta:
+        verbose_name = _("Fachkraft")
+        verbose_name_plural = _("Fachkräfte")
+        ordering = ["daycare", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def full_time(self) -> bool:
+        return self.weekly_hours >= self.FULL_TIME_HOURS
+
+
+class StaffChildApplication(models.Model):
+    class Status(models.TextChoices):
+        WAITING = "waiting", _("auf der Warteliste")
+        OFFERED = "offered", _("Angebot")
+        ACCEPTED = "accepted", _("angenommen")
+        CONTRACTED = "contracted", _("Vertrag")
+        DECLINED = "declined", _("abgelehnt")
+        WITHDRAWN = "withdrawn", _("zurückgezogen")
+
+    daycare = models.ForeignKey(
+        CompanyDaycare, on_delete=models.CASCADE, related_name="applications"
+    )
+    child_first_name = models.CharField(_("Vorname des Kindes"), max_length=100)
+    child_birth_date = models.DateField(_("Geburtsdatum"))
+    parent_name = models.CharField(_("Name der/des Beschäftigten"), max_length=200)
+    parent_email = models.EmailField(_("dienstliche E-Mail"))
+    start_date = models.DateField(_("gewünschter Beginn"))
+    weekly_hours = models.PositiveSmallIntegerField(_("Stunden/Woche"), default=35)
+    status = models.CharField(
+        _("Status"), max_length=10, choices=Status.choices, default=Status.WAITING
+    )
+    created_at = models.DateTimeField(_("eingegangen am"), auto_now_add=True)
+    closed_at = models.DateTimeField(_("abgeschlossen am"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("Anmeldung Betriebskita")
+        verbose_name_plural = _("Anmeldungen Betriebskita")
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk}"
+
+
+class DaycareOffer(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", _("offen")
+        ACCEPTED = "accepted", _("angenommen")
+        DECLINED = "declined", _("abgelehnt")
+        EXPIRED = "expired", _("abgelaufen")
+
+    application = models.ForeignKey(
+        StaffChildApplication, on_delete=models.CASCADE, related_name="offers"
+    )
+    group = models.ForeignKey(DaycareGroup, on_delete=models.PROTECT, related_name="offers")
+    start_date = models.DateField(_("Beginn"))
+    expires_on = models.DateField(_("Antwort bis"))
+    status = models.CharField(
+        _("Status"), max_length=8, choices=Status.choices, default=Status.OPEN
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("Platzangebot Betriebskita")
+        verbose_name_plural = _("Platzangebote Betriebskita")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.application_id}/{self.status}"
+
+
+class DaycareContract(models.Model):
+    offer = models.OneToOneField(DaycareOffer, on_delete=models.CASCADE, related_name="contract")
+    start_date = models.DateField(_("Beginn"))
+    weekly_hours = models.PositiveSmallIntegerField(_("Stunden/Woche"))
+    monthly_fee = models.DecimalField(
+        _("Elternbeitrag je Monat (EUR)"), max_digits=7, decimal_places=2
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_on = models.DateField(_("beendet am"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("Betreuungsvertrag Betriebskita")
+        verbose_name_plural = _("Betreuungsverträge Betriebskita")
+
+    def __str__(self) -> str:
+        return f"{self.offer_id}"

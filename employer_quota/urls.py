@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views, views_reserved, views_surveys
+from . import views, views_daycare, views_reserved, views_surveys
 
 urlpatterns = [
     path("", views.profile, name="home"),
@@ -17,6 +17,13 @@ urlpatterns = [
     path("belegplaetze/anfrage/", views_reserved.place_request, name="place-request"),
     path("codes/", views_reserved.codes, name="codes"),
     path("codes/<int:number>/widerrufen/", views_reserved.revoke_code, name="code-revoke"),
+    path("betriebskita/", views_daycare.overview, name="daycare"),
+    path("betriebskita/vertrag/<int:pk>.pdf", views_daycare.contract_pdf, name="daycare-contract"),
+    path(
+        "betriebskita/anmeldungen/<int:pk>/zurueckziehen/",
+        views_daycare.withdraw,
+        name="daycare-withdraw",
+    ),
     path("umfragen/", views_surveys.survey_list, name="surveys"),
     path("umfragen/<int:pk>/", views_surveys.survey_detail, name="survey-detail"),
     path("umfragen/<int:pk>/ergebnisse/", views_surveys.survey_results, name="survey-results"),

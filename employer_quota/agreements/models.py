@@ -310,3 +310,36 @@ class PlaceRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.employer_id}→{self.municipality_id}"
+
+
+class CompanyDaycareListing(models.Model):
+    """An employer's company daycare shown in a municipality's finder as "only for staff of …".
+    Organisation data only (name, address, ages, places, opening hours)."""
+
+    employer = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="daycare_listings"
+    )
+    municipality = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="company_daycares_listed"
+    )
+    daycare_id = models.BigIntegerField()
+    name = models.CharField(_("Name"), max_length=200)
+    address = models.CharField(_("Adresse"), max_length=300)
+    min_age_months = models.PositiveSmallIntegerField(_("ab (Monate)"))
+    max_age_months = models.PositiveSmallIntegerField(_("bis (Monate)"))
+    places = models.PositiveSmallIntegerField(_("Plätze"))
+    opens_at = models.TimeField(_("öffnet um"))
+    closes_at = models.TimeField(_("schließt um"))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("Eintrag Betriebskita im Kita-Finder")
+        verbose_name_plural = _("Einträge Betriebskitas im Kita-Finder")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["employer", "daycare_id"], name="one_listing_per_daycare"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
