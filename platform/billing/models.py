@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from tenants.models import TenantType
+from tenants.models import Tenant, TenantType
 
 
 class PlanBasis(models.TextChoices):
@@ -316,3 +316,12 @@ class SupportAccessGrant(models.Model):
 
 def retention_after(moment):
     return moment + timedelta(days=settings.BILLING_RETENTION_DAYS)
+
+
+class TenantAccount(Tenant):
+    """The tenant registry seen by the platform operator: plan, state, usage, billing."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("Mandant (Abrechnung)")
+        verbose_name_plural = _("Mandanten (Abrechnung)")
