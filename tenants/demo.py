@@ -90,4 +90,10 @@ def load_demo() -> list[dict]:
         rows.append(
             {"url": tenant.portal_url, "name": tenant.name, "figures": figures, "logins": logins}
         )
+    # Issue 5: what binds employers to municipalities (agreements, codes), company daycare,
+    # survey; needs all four demo tenants.
+    from employer_quota.demo import load_reserved_places_demo
+
+    with transaction.atomic():
+        load_reserved_places_demo()
     return rows

@@ -73,16 +73,31 @@ def _claim_places(application: Application, employer) -> list:
 
 
 def redeem_code(
-    actor, application: Application, text: str, *, share_status: bool, address: str
+    actor,
+    application: Application,
+    text: str,
+    *,
+    share_status: bool,
+    address: str,
+    on_behalf: bool = False,
 ) -> EmployerEligibility:
-    """A parent enters an employer's code for one of their applications. The municipality
-    learns only: eligible for this employer's reserved places. The code is used up."""
-    if not _owns(actor, application):
+    """A parent enters an employer's code for one of their applications (or the youth office,
+    `on_behalf`, for a paper application). The municipality learns only: eligible for this
+    employer's reserved places. The code is used up."""
+    from tenants.accounts.models import Role
+
+    if on_behalf:
+        if actor is not None and getattr(actor, "role", None) not in (
+            Role.YOUTH_OFFICE,
+            Role.TENANT_ADMIN,
+        ):
+            raise PermissionDenied
+    elif not _owns(actor, application):
         raise PermissionDenied
     if application.status != Application.Status.ACTIVE:
         raise ValidationError({"code": [_("Diese Voranmeldung ist nicht mehr aktiv.")]})
     tenant = connection.tenant
-    keys = agreements.attempt_keys(tenant, actor.pk, address)
+    keys = agreements.attempt_keys(tenant, getattr(actor, "pk", 0) or 0, address)
     try:
         with transaction.atomic():
             code = agreements.find_redeemable_code(

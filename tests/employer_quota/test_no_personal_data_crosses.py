@@ -30,9 +30,7 @@ def table_texts(schema: str) -> dict[str, str]:
         )
         for (table,) in cursor.fetchall():
             cursor.execute(
-                f'SELECT coalesce(string_agg(t::text, E"\\n"), \'\') FROM "{schema}"."{table}" t'.replace(  # noqa: E501
-                    'E"\\n"', "E'\\n'"
-                )
+                f"SELECT coalesce(string_agg(t::text, E'\\n'), '') FROM \"{schema}\".\"{table}\" t"
             )
             texts[table] = cursor.fetchone()[0].lower()
     return texts
