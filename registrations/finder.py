@@ -25,6 +25,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
+from kitaportal.widgets import StableChoices
 
 from .models import AgeGroupOffer, Carrier, District, Facility
 
@@ -57,8 +58,9 @@ class Card:
 
 @dataclass
 class _Entry:
-    markers: dict[int, dict]
+    markers: dict[int, dict] | None
     cards: dict[tuple[str, int], Card]
+    choices: dict[str, StableChoices]
 
 
 _entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
@@ -72,7 +74,7 @@ def _entry(version: str) -> _Entry:
         if entry is not None:
             _entries.move_to_end(key)
             return entry
-    entry = _Entry(markers=_all_markers(), cards={})
+    entry = _Entry(markers=None, cards={}, choices={})
     with _lock:
         _entries[key] = entry
         while len(_entries) > MAX_ENTRIES:
@@ -99,7 +101,10 @@ def _all_markers() -> dict[int, dict]:
 
 def markers(version: str, ids: list[int]) -> list[dict]:
     """Marker data for these facilities, in this order."""
-    known = _entry(version).markers
+    entry = _entry(version)
+    if entry.markers is None:
+        entry.markers = _all_markers()
+    known = entry.markers
     return [known[pk] for pk in ids if pk in known]
 
 
@@ -118,6 +123,22 @@ def cards(version: str, ids: list[int], queryset) -> dict[int, Card]:
                 body=mark_safe(body.strip()),  # noqa: S308
             )
     return {pk: entry.cards[(language, pk)] for pk in ids if (language, pk) in entry.cards}
+
+
+def facility_choices(empty_label: str) -> StableChoices:
+    """The choices of the pre-registration's wish lists: every facility with its district.
+    The same list object for every request of a data version and language, so FastSelect can
+    reuse its rendered options."""
+    entry = _entry(data_version())
+    language = get_language() or ""
+    choices = entry.choices.get(language)
+    if choices is None:
+        rows = Facility.objects.order_by("name").values_list("pk", "name", "district__name")
+        choices = StableChoices(
+            [("", empty_label)] + [(pk, f"{name} ({district})") for pk, name, district in rows]
+        )
+        entry.choices[language] = choices
+    return choices
 
 
 def clear() -> None:

@@ -9,6 +9,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.utils.translation import gettext_lazy as _
 from kitaportal.widgets import use_fast_selects
 
+from . import finder
 from .models import CareHours, District, Facility
 
 MAX_CHILDREN = 3
@@ -35,10 +36,7 @@ class SignupForm(forms.Form):
 
 
 def facility_choices():
-    facilities = Facility.objects.select_related("district").order_by("name")
-    return [("", _("– keine Auswahl –"))] + [
-        (str(f.pk), f"{f.name} ({f.district.name})") for f in facilities
-    ]
+    return finder.facility_choices(str(_("– keine Auswahl –")))
 
 
 class ApplicationForm(forms.Form):

@@ -2,8 +2,35 @@
 
 from django import forms
 from django.forms.utils import flatatt
+from django.utils.choices import BaseChoiceIterator
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+
+
+class StableChoices(BaseChoiceIterator):
+    """A fixed list of flat (value, label) choices, shared by many fields and requests.
+
+    Django's choice fields copy and normalise a plain list for every field of every form; a
+    choice iterator is kept as it is. FastSelect renders its <option>s once and reuses them."""
+
+    def __init__(self, choices):
+        self.choices = [(str(value), label) for value, label in choices]
+        self.index = {}
+        for position, (value, _label) in enumerate(self.choices):
+            self.index.setdefault(value, position)
+        self.options: list[str] | None = None
+
+    def __iter__(self):
+        return iter(self.choices)
+
+    def __len__(self):
+        return len(self.choices)
+
+
+def _option(value, label, selected: bool = False) -> str:
+    return format_html(
+        '<option value="{}"{}>{}</option>', value, mark_safe(" selected") if selected else "", label
+    )
 
 
 class FastSelect(forms.Select):
@@ -15,6 +42,8 @@ class FastSelect(forms.Select):
     """
 
     def render(self, name, value, attrs=None, renderer=None):
+        if isinstance(self.choices, StableChoices):
+            return self._render_stable(name, value, attrs)
         # a comprehension, not list(): list() asks a ModelChoiceIterator for its len(), which
         # costs a COUNT query
         choices = [choice for choice in self.choices]  # noqa: C416
@@ -37,6 +66,23 @@ class FastSelect(forms.Select):
             )
             if is_selected:
                 selected = set()  # a single select marks only the first match
+        return format_html(
+            "<select{}>\n{}\n</select>", flatatt(final_attrs), mark_safe("\n".join(options))
+        )
+
+    def _render_stable(self, name, value, attrs) -> str:
+        stable = self.choices
+        if stable.options is None:
+            stable.options = [_option(v, label) for v, label in stable.choices]
+        options = stable.options
+        for candidate in self.format_value(value):
+            position = stable.index.get(str(candidate))
+            if position is not None:  # a single select marks only the first match
+                options = list(options)
+                options[position] = _option(*stable.choices[position], selected=True)
+                break
+        final_attrs = self.build_attrs(self.attrs, attrs or {})
+        final_attrs["name"] = name
         return format_html(
             "<select{}>\n{}\n</select>", flatatt(final_attrs), mark_safe("\n".join(options))
         )
