@@ -3,7 +3,7 @@
 import re
 
 from django import forms
-from kitaportal.widgets import FastSelect, use_fast_selects
+from kitaportal.widgets import FastSelect, StableChoices, use_fast_selects
 
 CHOICES = [("", "– keine –"), ("1", "Kita <Sonne> & Mond"), ("2", "Kita Regenbogen")]
 
@@ -37,3 +37,17 @@ def test_use_fast_selects_swaps_only_plain_selects_and_keeps_required_and_choice
     html = str(form["wish"])
     assert "required" in html
     assert len(options(html)) == 3
+
+
+def test_stable_choices_render_like_djangos_select_and_reuse_their_options():
+    stable = StableChoices(CHOICES)
+    field = forms.TypedChoiceField(choices=stable, coerce=int, empty_value=None, required=False)
+    assert field.choices is stable, "no per-field copy of the list"
+    for value in ("", "2", None, "9", 2):
+        django = forms.Select(choices=CHOICES).render("wish", value, {"id": "id_wish"})
+        fast = FastSelect(choices=stable).render("wish", value, {"id": "id_wish"})
+        assert options(fast) == options(django), value
+    rendered = stable.options
+    FastSelect(choices=stable).render("wish", "1")
+    assert stable.options is rendered and not any("selected" in o for o in rendered)
+    assert field.clean("2") == 2 and field.clean("") is None
