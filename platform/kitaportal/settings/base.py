@@ -143,6 +143,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "kitaportal.context_processors.portal",
                 "billing.context_processors.billing",
+                "onboarding.context_processors.portal_setup",
             ],
         },
     }
