@@ -17,6 +17,10 @@ popularity skew, 45-hour demand above supply, employer reserves, twins and sibli
   semantic checks, compilation) + ``solve`` + the explanations and waiting positions
   serialised to JSON (into a sink that discards the text, so the figure is not a disk
   benchmark). ``load_s`` and ``explain_s`` are its parts.
+* ``db_end_to_end_s`` (scale 1, with ``--db``): what the issue calls end to end, from the
+  database rows to stored offers with explanations: ``benchmarks/allocation_db.py`` writes
+  the Bochum-size market as real pre-registrations into a tenant of a database of its own
+  and times a binding run (``services_allocation.execute_run``). Target < 1 s.
 * ``peak_mb``: the peak of memory allocated by ``load_instance`` + ``solve`` (tracemalloc,
   in a separate run because tracing slows Python down); the input dicts exist before and are
   not counted. Target: under 1 GB at scale 100. ``rss_mb`` is the process's maximum resident
@@ -49,7 +53,7 @@ from typing import Any
 
 from registrations.allocation import load_instance, solve, write_result
 from registrations.allocation.market import Market
-from registrations.allocation.synthetic import generate_market, strip_extras
+from registrations.allocation.synthetic import BOCHUM_CHILDREN, generate_market, strip_extras
 
 TARGET_ENGINE_S = {1: 0.020, 100: 5.0}
 TARGET_PEAK_MB = {100: 1024.0}
@@ -287,6 +291,25 @@ def bench_scale(scale: int, seed: int, repeat: int, matching_timeout: float | No
     return row
 
 
+def _db_end_to_end(seed: int) -> dict[str, Any]:
+    """``db_end_to_end_s`` (target < 1 s): run benchmarks/allocation_db.py in a subprocess."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "allocation_db.py")
+    done = subprocess.run(
+        [sys.executable, script, "--seed", str(seed)], capture_output=True, text=True, check=False
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith('{"db_')]
+    if done.returncode or not lines:
+        print(f"db end to end failed: {done.stderr[-500:]}", flush=True)
+        return {"db_end_to_end_s": None}
+    figures = json.loads(lines[-1])
+    print(
+        f"scale 1 db end to end (rows → stored offers): {figures['db_end_to_end_s']:.2f} s "
+        f"{figures['timings']}",
+        flush=True,
+    )
+    return {k: figures[k] for k in ("db_end_to_end_s", "db_end_to_end_median_s")}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, nargs="+", default=[1, 10])
@@ -294,6 +317,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="minimum engine runs per scale")
     parser.add_argument("--matching-timeout", type=float, default=600.0)
     parser.add_argument("--no-matching", action="store_true", help="skip the library")
+    parser.add_argument(
+        "--db",
+        action="store_true",
+        help="also measure db_end_to_end_s at scale 1 (benchmarks/allocation_db.py: database "
+        "rows → stored offers with explanations, in a database of its own)",
+    )
     parser.add_argument("--matching-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.matching_worker:
@@ -308,6 +337,10 @@ def main(argv: list[str] | None = None) -> None:
         )
         for scale in args.scale
     ]
+    if args.db:
+        for row in rows:
+            if row["children"] == BOCHUM_CHILDREN:
+                row.update(_db_end_to_end(args.seed))
     machine = {"cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]}
     print(json.dumps({"scales": rows, "machine": machine}))
 

@@ -36,22 +36,22 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from django.db.models import Prefetch, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from .allocation.market import MARKET_FORMAT
-from .criteria import Scorer, WishContext, circumstances_of
+from .criteria import Scorer, WishContext
 from .models import (
     AgeGroupOffer,
     Application,
-    Child,
+    ApplicationChild,
     District,
     Facility,
     FamilyDaycarePerson,
     Wish,
     WishStatus,
 )
-from .models_allocation import AllocationPolicy, Offer, PlaceCapacity
+from .models_allocation import AllocationPolicy, ApplicationCircumstances, Offer, PlaceCapacity
 from .services import age_group_at
 
 BAND_WEIGHTS = {25: 20, 35: 55, 45: 25}
@@ -155,37 +155,115 @@ class Instance:
     """A market document plus what is needed to map the result back."""
 
     document: dict[str, Any]
-    applications: dict[int, Application]
-    children: dict[str, Child]
+    rows: dict[int, ApplicationRow]
     child_application: dict[str, int]
     facility_ids: dict[str, int]
     daycare_districts: dict[str, int]
-    score_parts: dict[tuple[str, str], list[tuple[int, int | float]]]
 
 
-def eligible_applications(kita_year: int, age_groups: list[str]):
+@dataclass
+class ApplicationRow:
+    pk: int
+    start_date: date
+    care_hours: int
+    district_id: int
+    created_at: Any
+    place_together: bool
+    daycare_district_id: int | None
+    children: list[tuple[int, date]] = field(default_factory=list)
+    wishes: list[int] = field(default_factory=list)
+    wish_ids: dict[int, int] = field(default_factory=dict)
+    facts: tuple[bool, bool, bool, bool] = (False, False, False, True)
+    employers: list[str] = field(default_factory=list)
+    siblings: frozenset[int] = frozenset()
+    rules: frozenset[int] = frozenset()
+
+
+def load_applications(kita_year: int) -> list[ApplicationRow]:
+    """The run's applications as plain rows (a handful of queries, no model instances):
+    active, desired start in the Kita year, no open or accepted offer; children in id
+    order; open wishes in rank order; the circumstances."""
     start, end = kita_year_bounds(kita_year, AllocationPolicy.current().kita_year_start_month)
     busy = Offer.objects.filter(status__in=(Offer.Status.OPEN, Offer.Status.ACCEPTED)).values(
         "application_id"
     )
-    return (
-        Application.objects.filter(
-            status=Application.Status.ACTIVE, start_date__gte=start, start_date__lt=end
+    selected = Application.objects.filter(
+        status=Application.Status.ACTIVE, start_date__gte=start, start_date__lt=end
+    ).exclude(pk__in=busy)
+    rows: dict[int, ApplicationRow] = {}
+    for values in selected.order_by("pk").values_list(
+        "pk",
+        "start_date",
+        "care_hours",
+        "district_id",
+        "created_at",
+        "place_together",
+        "wants_family_daycare",
+        "family_daycare_district_id",
+    ):
+        pk, start_date, hours, district, created, together, daycare, daycare_district = values
+        rows[pk] = ApplicationRow(
+            pk,
+            start_date,
+            hours,
+            district,
+            created,
+            together,
+            daycare_district if daycare else None,
         )
-        .exclude(pk__in=busy)
-        .select_related("circumstances", "family_daycare_district")
-        .prefetch_related(
-            Prefetch("children", queryset=Child.objects.order_by("pk")),
-            Prefetch(
-                "wishes",
-                queryset=Wish.objects.filter(status__in=OPEN_WISH_STATUSES).order_by("rank"),
-                to_attr="open_wishes",
-            ),
-            "circumstances__sibling_facilities",
-            "circumstances__carrier_rules",
-        )
-        .order_by("pk")
-    )
+    ids = selected.values("pk")
+    for app_id, child_id, birth in (
+        ApplicationChild.objects.filter(application_id__in=ids)
+        .order_by("child_id")
+        .values_list("application_id", "child_id", "child__birth_date")
+    ):
+        rows[app_id].children.append((child_id, birth))
+    for app_id, facility_id, wish_id in (
+        Wish.objects.filter(application_id__in=ids, status__in=OPEN_WISH_STATUSES)
+        .order_by("application_id", "rank")
+        .values_list("application_id", "facility_id", "pk")
+    ):
+        rows[app_id].wishes.append(facility_id)
+        rows[app_id].wish_ids[facility_id] = wish_id
+    info_ids: dict[int, int] = {}
+    for (
+        info_id,
+        app_id,
+        working,
+        single,
+        hardship,
+        resident,
+        employers,
+    ) in ApplicationCircumstances.objects.filter(application_id__in=ids).values_list(
+        "pk",
+        "application_id",
+        "both_working",
+        "single_parent",
+        "hardship",
+        "resident",
+        "employers",
+    ):
+        row = rows[app_id]
+        row.facts = (working, single, hardship, resident)
+        row.employers = list(employers or [])
+        info_ids[info_id] = app_id
+    siblings: dict[int, set[int]] = defaultdict(set)
+    through = ApplicationCircumstances.sibling_facilities.through
+    for info_id, facility_id in through.objects.filter(
+        applicationcircumstances__application_id__in=ids
+    ).values_list("applicationcircumstances_id", "facility_id"):
+        siblings[info_ids[info_id]].add(facility_id)
+    rules: dict[int, set[int]] = defaultdict(set)
+    through = ApplicationCircumstances.carrier_rules.through
+    for info_id, criterion_id in through.objects.filter(
+        applicationcircumstances__application_id__in=ids
+    ).values_list("applicationcircumstances_id", "criterion_id"):
+        rules[info_ids[info_id]].add(criterion_id)
+    for app_id, values in siblings.items():
+        rows[app_id].siblings = frozenset(values)
+    for app_id, values in rules.items():
+        rows[app_id].rules = frozenset(values)
+    return list(rows.values())
 
 
 def build_instance(
@@ -205,8 +283,8 @@ def build_instance(
     }
     districts = {d.pk: d for d in District.objects.all()}
     cap = capacities(kita_year)
-    applications = list(eligible_applications(kita_year, age_groups))
-    employers = employer_data(as_of, [a.pk for a in applications])
+    rows = load_applications(kita_year)
+    employers = employer_data(as_of, [r.pk for r in rows])
 
     facility_docs: list[dict[str, Any]] = []
     facility_employers: dict[int, frozenset[str]] = {}
@@ -263,95 +341,86 @@ def build_instance(
 
     children_docs: list[dict[str, Any]] = []
     groups: list[dict[str, Any]] = []
-    children_by_key: dict[str, Child] = {}
     child_application: dict[str, int] = {}
-    score_parts: dict[tuple[str, str], list[tuple[int, int | float]]] = {}
-    apps_by_id: dict[int, Application] = {}
-    for application in applications:
-        kids = list(application.children.all())
-        ages = [age_group_at(k.birth_date, application.start_date) for k in kids]
+    static_cache: dict[tuple, int | float] = {}
+    facility_slugs = {pk: facility_key(pk) for pk in facilities}
+    for row in rows:
+        kids = row.children
+        ages = [age_group_at(birth, row.start_date) for _, birth in kids]
         if not kids or any(age not in age_groups for age in ages):
             continue
-        info = circumstances_of(application)
-        has_row = info.pk is not None
-        own_employers = frozenset(
-            [*(info.employers or []), *employers.eligible.get(application.pk, [])]
-        )
-        registered = timezone.localtime(application.created_at)
-        common = {
-            "start_date": application.start_date,
-            "registered_on": registered.date(),
-            "home_district_id": application.district_id,
-            "both_working": info.both_working,
-            "single_parent": info.single_parent,
-            "hardship": info.hardship,
-            "resident": info.resident,
-            "sibling_facility_ids": frozenset(f.pk for f in info.sibling_facilities.all())
-            if has_row
-            else frozenset(),
-            "carrier_rule_ids": frozenset(c.pk for c in info.carrier_rules.all())
-            if has_row
-            else frozenset(),
-            "employers": own_employers,
-        }
-        apps_by_id[application.pk] = application
+        own_employers = frozenset([*row.employers, *employers.eligible.get(row.pk, [])])
+        registered = timezone.localtime(row.created_at)
+        registered_on = registered.date()
+        registered_text = registered.isoformat()
         member_keys = []
-        for kid, age in zip(kids, ages, strict=True):
-            key = child_key(kid.pk)
-            wishes = []
-            for wish in application.open_wishes:
-                facility = facilities.get(wish.facility_id)
-                if facility is None:
-                    continue
-                context = WishContext(
-                    birth_date=kid.birth_date,
-                    facility_id=facility.pk,
-                    facility_carrier_id=facility.carrier_id,
-                    facility_district_id=facility.district_id,
-                    facility_employers=facility_employers.get(facility.pk, frozenset()),
-                    **common,
-                )
-                total, parts = scorer.score(context)
-                fkey = facility_key(facility.pk)
-                wishes.append({"facility": fkey, "priority": total})
-                score_parts[(key, fkey)] = parts
-            if application.wants_family_daycare and application.family_daycare_district_id:
-                district = districts[application.family_daycare_district_id]
-                dkey = daycare_key(district.slug)
-                if dkey in daycare_districts:
-                    context = WishContext(
-                        birth_date=kid.birth_date,
+        for (kid_id, birth), age in zip(kids, ages, strict=True):
+            key = child_key(kid_id)
+            cache_key = (birth, row.start_date, registered_on, row.facts)
+            static = static_cache.get(cache_key)
+            if static is None:
+                both_working, single_parent, hardship, resident = row.facts
+                static = static_cache[cache_key] = scorer.static_points(
+                    WishContext(
+                        birth_date=birth,
+                        start_date=row.start_date,
+                        registered_on=registered_on,
+                        home_district_id=row.district_id,
                         facility_id=None,
                         facility_carrier_id=None,
-                        facility_district_id=district.pk,
-                        **common,
+                        facility_district_id=0,
+                        both_working=both_working,
+                        single_parent=single_parent,
+                        hardship=hardship,
+                        resident=resident,
                     )
-                    total, parts = scorer.score(context)
-                    wishes.append({"facility": dkey, "priority": total})
-                    score_parts[(key, dkey)] = parts
+                )
+            wishes = []
+            for facility_id in row.wishes:
+                facility = facilities.get(facility_id)
+                if facility is None:
+                    continue
+                points = static + scorer.facility_points(
+                    row.district_id,
+                    facility_id,
+                    facility.carrier_id,
+                    facility.district_id,
+                    row.siblings,
+                    row.rules,
+                    own_employers,
+                    facility_employers.get(facility_id, frozenset()),
+                )
+                wishes.append({"facility": facility_slugs[facility_id], "priority": points})
+            if row.daycare_district_id:
+                district = districts[row.daycare_district_id]
+                dkey = daycare_key(district.slug)
+                if dkey in daycare_districts:
+                    points = static + scorer.facility_points(
+                        row.district_id, None, None, district.pk
+                    )
+                    wishes.append({"facility": dkey, "priority": points})
             if not wishes:
                 continue
             doc: dict[str, Any] = {
                 "id": key,
-                "birth_date": kid.birth_date.isoformat(),
-                "registered_at": registered.isoformat(),
+                "birth_date": birth.isoformat(),
+                "registered_at": registered_text,
                 "age_group": age,
-                "care_hours": application.care_hours,
+                "care_hours": row.care_hours,
                 "wishes": wishes[:20],
             }
             if own_employers:
                 doc["employers"] = sorted(own_employers)
             children_docs.append(doc)
-            children_by_key[key] = kid
-            child_application[key] = application.pk
+            child_application[key] = row.pk
             member_keys.append(key)
         if len(member_keys) > 1:
-            same_birth = len({k.birth_date for k in kids}) == 1
+            same_birth = len({birth for _, birth in kids}) == 1
             groups.append(
                 {
-                    "id": f"a{application.pk}",
+                    "id": f"a{row.pk}",
                     "kind": "twins" if same_birth else "siblings",
-                    "together": application.place_together,
+                    "together": row.place_together,
                     "members": member_keys,
                 }
             )
@@ -366,12 +435,10 @@ def build_instance(
         document["groups"] = groups
     return Instance(
         document=document,
-        applications=apps_by_id,
-        children=children_by_key,
+        rows={row.pk: row for row in rows},
         child_application=child_application,
         facility_ids={facility_key(pk): pk for pk in facilities},
         daycare_districts=daycare_districts,
-        score_parts=score_parts,
     )
 
 

@@ -26,7 +26,7 @@ from datetime import date
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from .models_allocation import ApplicationCircumstances, Criterion, CriterionKind
+from .models_allocation import LOCAL_KINDS, ApplicationCircumstances, Criterion, CriterionKind
 
 TIE_BREAK_CHAIN = (
     gettext_noop("ältere Kinder zuerst (Geburtsdatum)"),
@@ -109,6 +109,64 @@ class Scorer:
         if kind == CriterionKind.CARRIER_RULE:
             return criterion.pk in w.carrier_rule_ids
         return False
+
+    # Fast path for whole runs: the facility-independent part once per child, then per wish
+    # only the district and the local criteria (same result as ``score``).
+    STATIC_KINDS = frozenset(
+        {
+            CriterionKind.AGE,
+            CriterionKind.WORKING,
+            CriterionKind.SINGLE_PARENT,
+            CriterionKind.HARDSHIP,
+            CriterionKind.RESIDENT,
+            CriterionKind.REGISTRATION,
+        }
+    )
+
+    def static_points(self, w: WishContext) -> int | float:
+        total = 0
+        for criterion in self.criteria:
+            if criterion.kind in self.STATIC_KINDS and self.applies(criterion, w):
+                points = self.points[criterion.pk]
+                if criterion.kind == CriterionKind.AGE:
+                    points = points * full_years(w.birth_date, w.start_date)
+                total += points
+        return total
+
+    def facility_points(
+        self,
+        home_district_id: int,
+        facility_id: int | None,
+        facility_carrier_id: int | None,
+        facility_district_id: int,
+        sibling_facility_ids: frozenset[int] = frozenset(),
+        carrier_rule_ids: frozenset[int] = frozenset(),
+        employers: frozenset[str] = frozenset(),
+        facility_employers: frozenset[str] = frozenset(),
+    ) -> int | float:
+        if not hasattr(self, "_district_points"):
+            self._district_points = sum(
+                self.points[c.pk] for c in self.criteria if c.kind == CriterionKind.DISTRICT
+            )
+            self._local = [c for c in self.criteria if c.kind in LOCAL_KINDS]
+        total = self._district_points if home_district_id == facility_district_id else 0
+        if facility_id is None or not (
+            sibling_facility_ids or carrier_rule_ids or (employers and facility_employers)
+        ):
+            return total
+        for criterion in self._local:
+            if criterion.facility_id is not None and criterion.facility_id != facility_id:
+                continue
+            if criterion.carrier_id is not None and criterion.carrier_id != facility_carrier_id:
+                continue
+            kind = criterion.kind
+            if (
+                (kind == CriterionKind.SIBLING and facility_id in sibling_facility_ids)
+                or (kind == CriterionKind.EMPLOYER and employers & facility_employers)
+                or (kind == CriterionKind.CARRIER_RULE and criterion.pk in carrier_rule_ids)
+            ):
+                total += self.points[criterion.pk]
+        return total
 
     def score(self, w: WishContext) -> tuple[int | float, list[tuple[int, int | float]]]:
         """The priority score and the criteria (id, points) that make it up."""

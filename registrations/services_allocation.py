@@ -21,7 +21,7 @@ from collections import Counter, defaultdict
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -162,14 +162,16 @@ def _execute(run: AllocationRun) -> None:
     _progress(run, 60)
     run.snapshot = document
     run.snapshot_hash = canonical_hash(document)
-    run.result = result
+    # The per-child records are stored as RunOutcome rows; the run keeps the rest of the
+    # result document (summary, per-category figures) and the hash over the whole document.
+    run.result = {key: value for key, value in result.items() if key != "children"}
     run.result_hash = canonical_hash(result)
     run.summary = result["summary"]
     t1 = time.perf_counter()
-    store_outcomes(run, instance, result)
+    placed = store_outcomes(run, instance, result)
     _progress(run, 80)
     if run.binding:
-        create_offers(run)
+        create_offers(run, placed, instance)
     timings["store_s"] = time.perf_counter() - t1
     run.status = AllocationRun.Status.DONE
     run.progress = 100
@@ -194,30 +196,66 @@ def replay_run(run: AllocationRun) -> tuple[bool, str]:
     return new_hash == run.result_hash, new_hash
 
 
-def store_outcomes(run: AllocationRun, instance: Instance, result: dict) -> list[RunOutcome]:
-    rows = []
+def _copy(model, columns: list[str], rows) -> None:
+    """Bulk insert with PostgreSQL COPY (in the tenant's schema: same connection)."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def store_outcomes(run: AllocationRun, instance: Instance, result: dict) -> list[tuple]:
+    """One ``RunOutcome`` per child (COPY); returns the placements at Kitas as
+    (application id, child id, facility id, age group, care hours)."""
     by_key = {doc["id"]: doc for doc in instance.document["children"]}
+    facility_ids, daycare = instance.facility_ids, instance.daycare_districts
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    rows, placed = [], []
     for record in result["children"]:
         key = record["id"]
-        child = instance.children[key]
+        child_id = int(key[1:])
+        application_id = instance.child_application[key]
         placement = record["placement"] or {}
         target = placement.get("facility")
         doc = by_key[key]
+        facility_id = facility_ids.get(target) if target else None
         rows.append(
-            RunOutcome(
-                run=run,
-                application_id=instance.child_application[key],
-                child_id=child.pk,
-                facility_id=instance.facility_ids.get(target) if target else None,
-                daycare_district_id=instance.daycare_districts.get(target) if target else None,
-                wish_number=placement.get("wish"),
-                age_group=doc["age_group"],
-                care_hours=doc["care_hours"],
-                seat=placement.get("seat") or "",
-                explanation=record["explanation"],
+            (
+                run.pk,
+                application_id,
+                child_id,
+                facility_id,
+                daycare.get(target) if target else None,
+                placement.get("wish"),
+                doc["age_group"],
+                doc["care_hours"],
+                placement.get("seat") or "",
+                dumps(record["explanation"]),
             )
         )
-    return RunOutcome.objects.bulk_create(rows, batch_size=2000)
+        if facility_id is not None:
+            placed.append(
+                (application_id, child_id, facility_id, doc["age_group"], doc["care_hours"])
+            )
+    _copy(
+        RunOutcome,
+        [
+            "run_id",
+            "application_id",
+            "child_id",
+            "facility_id",
+            "daycare_district_id",
+            "wish_number",
+            "age_group",
+            "care_hours",
+            "seat",
+            "explanation",
+        ],
+        rows,
+    )
+    return placed
 
 
 def compare_runs(first: AllocationRun, second: AllocationRun) -> dict:
@@ -259,55 +297,60 @@ def _deadline():
     return timezone.now() + timedelta(days=AllocationPolicy.current().offer_days)
 
 
-def create_offers(run: AllocationRun) -> int:
-    """Offers for the placed children of a binding run, results to every family."""
+def create_offers(run: AllocationRun, placed: list[tuple], instance: Instance) -> int:
+    """Offers for the children a binding run placed at a Kita (COPY), the wishes marked,
+    history entries; the result emails to every family are queued after the commit."""
     deadline = _deadline()
-    outcomes = list(
-        run.outcomes.select_related("application").filter(facility__isnull=False).order_by("pk")
-    )
-    wishes = {
-        (w.application_id, w.facility_id): w
-        for w in Wish.objects.filter(
-            application_id__in={o.application_id for o in outcomes}, status__in=OPEN_WISH_STATUSES
-        )
-    }
-    offers = []
-    for outcome in outcomes:
-        wish = wishes.get((outcome.application_id, outcome.facility_id))
-        if wish is None:
-            continue
-        offers.append(
-            Offer(
-                run=run,
-                source=Offer.Source.RUN,
-                application_id=outcome.application_id,
-                child_id=outcome.child_id,
-                wish=wish,
-                facility_id=outcome.facility_id,
-                age_group=outcome.age_group,
-                care_hours=outcome.care_hours,
-                start_date=outcome.application.start_date,
-                deadline=deadline,
-            )
-        )
-    Offer.objects.bulk_create(offers, batch_size=2000)
-    offered = {o.wish_id for o in offers}
     now = timezone.now()
-    Wish.objects.filter(pk__in=offered).update(status=WishStatus.OFFER, status_changed_at=now)
-    ApplicationEvent.objects.bulk_create(
-        [
-            ApplicationEvent(
-                application_id=o.application_id,
-                kind="offer_made",
-                data={"facility": o.facility_id, "run": run.pk},
+    apps = instance.rows
+    rows, offered, events = [], set(), []
+    for application_id, child_id, facility_id, age, hours in placed:
+        wish_id = apps[application_id].wish_ids.get(facility_id)
+        if wish_id is None:
+            continue
+        rows.append(
+            (
+                run.pk,
+                Offer.Source.RUN.value,
+                application_id,
+                child_id,
+                wish_id,
+                facility_id,
+                age,
+                hours,
+                apps[application_id].start_date,
+                Offer.Status.OPEN.value,
+                now,
+                deadline,
             )
-            for o in offers
+        )
+        if wish_id not in offered:
+            offered.add(wish_id)
+            data = json.dumps({"facility": facility_id, "run": run.pk})
+            events.append((application_id, now, "offer_made", data))
+    _copy(
+        Offer,
+        [
+            "run_id",
+            "source",
+            "application_id",
+            "child_id",
+            "wish_id",
+            "facility_id",
+            "age_group",
+            "care_hours",
+            "start_date",
+            "status",
+            "created_at",
+            "deadline",
         ],
-        batch_size=2000,
+        rows,
     )
-    application_ids = list(run.outcomes.values_list("application_id", flat=True).distinct())
-    transaction.on_commit(lambda: _queue_result_mails(run.pk, application_ids))
-    return len(offers)
+    Wish.objects.filter(offers__run=run).update(status=WishStatus.OFFER, status_changed_at=now)
+    _copy(ApplicationEvent, ["application_id", "created_at", "kind", "data"], events)
+    everyone = sorted(set(instance.child_application.values()))
+    transaction.on_commit(lambda: _queue_result_mails(run.pk, everyone))
+    return len(rows)
 
 
 def _queue_result_mails(run_id: int, application_ids: list[int]) -> None:
