@@ -64,6 +64,11 @@ def dashboard(request):
             ),
             "chart_max": chart_max,
             "chart_height": 10 * len(rows) + 2,
+            "legend": [
+                ("#0b5394", _("belegt/beansprucht")),
+                ("#9fc5e8", _("frei")),
+                ("#b7b7b7", _("freigegeben")),
+            ],
             "codes": agreements.code_counts(request.tenant),
             "all_agreements": _agreements(request),
         },
