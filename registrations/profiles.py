@@ -6,8 +6,8 @@ ValidationError with messages per field), writes in one transaction and records 
 Photos: checked by their content with Pillow (JPEG, PNG or WebP only), at most 5 MB and
 8000 px per side, then re-encoded as JPEG of at most 1600 px. Re-encoding drops every metadata
 block (EXIF with camera, GPS position and date, XMP, ICC comments); the stored file holds pixels
-only. Files are stored per schema (`facility-photos/<schema>/<random>.jpg`) and deleted with
-their row.
+only. Files are stored per schema (`<schema>/facility-photos/<random>.jpg`, kitaportal.storage)
+and deleted with their row.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from datetime import time
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -175,7 +175,7 @@ def add_facility_photo(actor, facility: Facility, upload, alt_text: str) -> Faci
     photo = FacilityPhoto(
         facility=facility, alt_text=alt_text, position=max(existing, default=0) + 1
     )
-    name = f"{connection.schema_name}/{uuid.uuid4().hex}.jpg"
+    name = f"{uuid.uuid4().hex}.jpg"  # the storage puts it in the tenant's folder
     photo.image.save(name, ContentFile(content), save=False)
     stored = photo.image.name
     storage = photo.image.storage

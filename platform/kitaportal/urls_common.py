@@ -1,9 +1,14 @@
-"""URL patterns every host serves: language switch, login/logout."""
+"""URL patterns every host serves: language switch, login/logout, the tenant's own media."""
 
+import re
+
+from django.conf import settings
 from django.contrib.auth import views as auth_views
-from django.urls import include, path, reverse_lazy
+from django.urls import include, path, re_path, reverse_lazy
 
 from tenants.accounts.forms import OutboxPasswordResetForm
+
+from .storage import serve_tenant_media
 
 accounts_patterns = (
     [
@@ -53,4 +58,10 @@ accounts_patterns = (
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("konto/", include(accounts_patterns)),
+    # Uploads of the host's own tenant only (kitaportal.storage), in every environment.
+    re_path(
+        rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<path>.+)$",
+        serve_tenant_media,
+        name="tenant-media",
+    ),
 ]

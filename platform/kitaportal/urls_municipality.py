@@ -57,11 +57,7 @@ urlpatterns = [
 urlpatterns += [path("", include("billing.urls_tenant")), path("", include("onboarding.urls"))]
 
 # Facility profiles (issue 3, item 1): carrier/facility staff and the youth office edit them.
-import re  # noqa: E402
-
-from django.conf import settings as _settings  # noqa: E402
 from django.urls import re_path  # noqa: E402
-from django.views.static import serve as _serve_media  # noqa: E402
 
 from registrations import views_profiles  # noqa: E402
 
@@ -83,17 +79,6 @@ urlpatterns += [
         name="facility-photo-remove",
     ),
 ]
-# Uploaded photos in `make demo` and the test server. Django's static() helper is a no-op
-# unless DEBUG, so the same view is mounted directly when SERVE_MEDIA is set; production serves
-# MEDIA_ROOT from the reverse proxy (SERVE_MEDIA = False).
-if _settings.DEBUG or getattr(_settings, "SERVE_MEDIA", False):
-
-    def _media(request, path):
-        return _serve_media(request, path, document_root=_settings.MEDIA_ROOT)
-
-    _prefix = re.escape(_settings.MEDIA_URL.lstrip("/"))
-    urlpatterns += [re_path(rf"^{_prefix}(?P<path>.*)$", _media)]
-
 # Allocation rounds, offers, contracts, fees, statistics (issue 4).
 from registrations import views_allocation as _alloc  # noqa: E402
 

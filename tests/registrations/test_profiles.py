@@ -193,8 +193,8 @@ def test_a_real_photo_is_accepted_and_re_encoded_small_and_without_exif(
         photo = FacilityPhoto.objects.get(facility=facility)
         assert AuditEntry.objects.filter(action="facility.photo_added").exists()
     assert photo.alt_text == "Garten mit Sandkasten"
-    assert photo.image.name.startswith("facility-photos/bochum/")
-    stored = Path(media_root) / photo.image.name
+    assert photo.image.name.startswith("facility-photos/")
+    stored = Path(media_root) / "bochum" / photo.image.name
     with Image.open(stored) as image:
         assert image.format == "JPEG"
         assert max(image.size) == 1600
@@ -208,6 +208,24 @@ def test_a_real_photo_is_accepted_and_re_encoded_small_and_without_exif(
     assert 'alt="Garten mit Sandkasten"' in public
     served = client_for(city).get(f"/media/{photo.image.name}")
     assert served.status_code == 200
+
+
+def test_a_tenants_uploads_are_served_on_its_own_host_only(
+    city, other_city, kitas, carrier_staff, media_root
+):
+    client, _ = carrier_staff
+    assert upload(client, kitas["own"], image_bytes(), name="garten.jpg").status_code == 302
+    with tenant_context(city):
+        photo = FacilityPhoto.objects.get(facility=kitas["own"])
+    url = f"/media/{photo.image.name}"
+    assert client_for(city).get(url).status_code == 200
+    assert (Path(media_root) / "bochum" / photo.image.name).is_file()
+    assert client_for(other_city).get(url).status_code == 404
+    for sneaky in (
+        f"/media/../bochum/{photo.image.name}",
+        f"/media/%2e%2e/bochum/{photo.image.name}",
+    ):
+        assert client_for(other_city).get(sneaky).status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,5 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = str(DATA_DIR / "mail")
 
-# Facility finder: distance sort provider (integrations.geocoder) and uploaded photos served by
-# Django itself (urls_municipality) in the demo.
+# Facility finder: distance sort provider (integrations.geocoder).
 GEOCODER = env("GEOCODER", "centroids")
-SERVE_MEDIA = True

@@ -22,10 +22,10 @@ X_FRAME_OPTIONS = "DENY"
 PORTAL_SCHEME = "https"
 PORTAL_PORT = env("PORTAL_PORT", "")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": "kitaportal.storage.TenantMediaStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-# Facility finder: distance sort provider (integrations.geocoder); media from the reverse proxy.
+# Facility finder: distance sort provider (integrations.geocoder). Uploads are served by Django,
+# per tenant (kitaportal.storage).
 GEOCODER = env("GEOCODER", "centroids")
-SERVE_MEDIA = False

@@ -18,7 +18,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         Path(env("KITAPORTAL_TEST_BROKER_DIR", str(DATA_DIR / "test-broker")))
     )
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": "kitaportal.storage.TenantMediaStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 MEDIA_ROOT = DATA_DIR / "test-media"
@@ -26,4 +26,3 @@ WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
 
 GEOCODER = "centroids"  # offline: tests make no network calls
-SERVE_MEDIA = True
