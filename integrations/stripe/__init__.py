@@ -178,6 +178,29 @@ def retrieve_invoice(invoice_id: str) -> dict:
 
 # --- Webhooks ------------------------------------------------------------------------------
 
+WEBHOOK_EVENTS = [
+    "checkout.session.completed",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "invoice.finalized",
+    "invoice.paid",
+    "invoice.payment_failed",
+]
+
+
+class ApiVersionMismatch(StripeError):
+    """An event rendered in another API version than the one the code reads."""
+
+
+def create_webhook_endpoint(url: str) -> dict:
+    """Register the platform's webhook endpoint with the pinned API version (one-off setup;
+    the response holds the signing secret for STRIPE_WEBHOOK_SECRET)."""
+    return _call(
+        client().v1.webhook_endpoints.create,
+        params={"url": url, "enabled_events": WEBHOOK_EVENTS, "api_version": API_VERSION},
+    )
+
 
 def verify_event(payload: bytes, signature_header: str, secret: str | None = None) -> Event:
     """Verify a webhook's signature (Stripe's scheme, 5-minute tolerance) and parse it."""
@@ -189,6 +212,8 @@ def verify_event(payload: bytes, signature_header: str, secret: str | None = Non
     except (stripe.SignatureVerificationError, ValueError) as exc:
         raise SignatureError(type(exc).__name__) from exc
     data = event.to_dict()
+    if data.get("api_version") and data["api_version"] != API_VERSION:
+        raise ApiVersionMismatch(f"event rendered in {data['api_version']}")
     return Event(
         id=data["id"],
         type=data["type"],

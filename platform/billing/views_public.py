@@ -282,4 +282,8 @@ def stripe_webhook(request):
     except stripe_api.SignatureError as exc:
         logger.warning("stripe webhook rejected: %s", exc)
         return HttpResponseBadRequest("invalid signature")
+    except stripe_api.ApiVersionMismatch as exc:
+        # Stripe retries: set the endpoint's API version to integrations.stripe.API_VERSION
+        logger.error("stripe webhook rejected: %s", exc)
+        return HttpResponseBadRequest("unexpected api version")
     return HttpResponse(outcome, content_type="text/plain")

@@ -258,3 +258,27 @@ def test_an_invoice_for_an_invoice_paying_tenant_is_recorded_for_its_xrechnung(
     invoice = Invoice.objects.get(tenant=subscription.tenant)
     assert invoice.net_cents == 69000 and invoice.tax_cents == 13110
     assert invoice.due_date is not None and invoice.collection_method == "send_invoice"
+
+
+def test_an_event_in_another_api_version_is_refused_so_stripe_retries(
+    webhook, herne, stripe_double
+):
+    event = _status(stripe_double, herne, "past_due")
+    event["api_version"] = "2024-06-20"
+    response = webhook(event)
+    assert response.status_code == 400
+    assert not WebhookEvent.objects.filter(event_id=event["id"]).exists()
+    assert _state(herne) == "trial"
+
+
+def test_the_webhook_endpoint_is_registered_with_the_pinned_api_version(stripe_double):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("stripe_webhook", "https://kitaportal.example/stripe/webhook/", stdout=out)
+    endpoint = next(o for o in stripe_double.objects.values() if o["object"] == "webhook_endpoint")
+    assert endpoint["api_version"] == "2026-10-28.endive"
+    assert "checkout.session.completed" in endpoint["enabled_events"]
+    assert f"STRIPE_WEBHOOK_SECRET={stripe_double.webhook_secret}" in out.getvalue()

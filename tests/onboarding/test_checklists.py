@@ -80,7 +80,8 @@ def test_a_new_municipality_works_through_its_checklist_until_the_portal_can_ope
          "role": "youth_office", "language": "de"},
     )  # fmt: skip
     home = client_for(neustadt).get("/").content.decode()
-    assert "Willkommen im Kita-Portal Neustadt!" in home and 'alt="Wappen der Stadt Neustadt"' in home
+    assert "Willkommen im Kita-Portal Neustadt!" in home
+    assert 'alt="Wappen der Stadt Neustadt"' in home
     english = client_for(neustadt).get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Welcome!" in english
     state = done_items(admin)

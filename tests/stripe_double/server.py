@@ -2,9 +2,10 @@
 
 The real `stripe` SDK is pointed at it (`STRIPE_API_BASE`). Objects follow the shapes in
 Stripe's API reference (API version 2026-10-28): customers, products, prices, Checkout
-Sessions (card + SEPA), subscriptions, billing portal sessions and invoices, each with
-`object`, `livemode: false`, `created` and `metadata`. Lists are `{"object": "list", …}`,
-errors `{"error": {"type": "invalid_request_error", …}}` with status 400/404.
+Sessions (card + SEPA), subscriptions, billing portal sessions, invoices and webhook
+endpoints, each with `object`, `livemode: false`, `created` and `metadata`. Lists are
+`{"object": "list", …}`, errors `{"error": {"type": "invalid_request_error", …}}` with
+status 400/404.
 
 It also serves a hosted Checkout page (`/c/pay/<session>`), whose "Pay" button completes the
 session the way Stripe does: the subscription starts, the first invoice is paid, the browser is
@@ -157,6 +158,18 @@ class StripeDouble:
                 )
             if method == "POST" and path == "prices":
                 return self._create_price(params)
+            if method == "POST" and path == "webhook_endpoints":
+                return self._store(
+                    {
+                        "id": _id("we"),
+                        "object": "webhook_endpoint",
+                        "url": self._require(params, "url"),
+                        "enabled_events": self._require(params, "enabled_events"),
+                        "api_version": params.get("api_version"),
+                        "status": "enabled",
+                        "secret": self.webhook_secret,
+                    }
+                )
             if method == "POST" and path == "checkout/sessions":
                 return self._create_checkout_session(params)
             if method == "POST" and path == "subscriptions":
