@@ -53,6 +53,7 @@ PUBLIC_URLCONF = "kitaportal.urls_public"
 VERIFY_SALT = "billing.signup.verify"
 VERIFY_MAX_AGE = 3 * 24 * 3600
 STALE_APPLICATION_AGE = timedelta(days=30)
+SIGNUPS_PER_HOUR = 3  # per email address: no mail bombing through the sign-up form
 Status = SignupApplication.Status
 
 # Stripe's subscription statuses → the tenant's state.
@@ -117,6 +118,17 @@ def start_signup(
         validate_email(email)
     except ValidationError:
         errors["email"] = [_("Bitte geben Sie eine gültige E-Mail-Adresse an.")]
+    else:
+        recent = SignupApplication.objects.filter(
+            email=email, created_at__gte=timezone.now() - timedelta(hours=1)
+        )
+        if recent.count() >= SIGNUPS_PER_HOUR:
+            errors["email"] = [
+                _(
+                    "Für diese Adresse wurden gerade schon Links verschickt. Bitte prüfen Sie "
+                    "Ihr Postfach."
+                )
+            ]
     if errors:
         raise SignupError(errors)
     language = language if language in ("de", "en") else "de"

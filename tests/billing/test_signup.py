@@ -256,3 +256,18 @@ def test_another_browser_cannot_see_or_continue_a_sign_up(stripe_double, tenant_
     stranger = client_for(None)
     for step in ("subdomain", "tarif", "bezahlen", "fortschritt"):
         assert stranger.get(f"/anmelden/{application.pk}/{step}/").status_code == 404
+
+
+def test_the_sign_up_form_sends_at_most_three_links_an_hour_to_one_address(tenant_registry):
+    for _ in range(3):
+        services.start_signup(
+            tenant_type="employer", organisation_name="Firma X", email="hr@x.test",
+            language="de", base_url="http://localhost:8000",
+        )  # fmt: skip
+    with pytest.raises(services.SignupError) as info:
+        services.start_signup(
+            tenant_type="employer", organisation_name="Firma X", email="HR@x.test",
+            language="de", base_url="http://localhost:8000",
+        )  # fmt: skip
+    assert "gerade schon Links verschickt" in info.value.message_dict["email"][0]
+    assert OutboxMessage.objects.count() == 3
