@@ -132,3 +132,21 @@ def advance_contract(actor, contract: CareContract, status: str) -> CareContract
     contract.save(update_fields=["status", "status_changed_at"])
     record_audit(actor, f"contract.{status}", contract)
     return contract
+
+
+def save_template(actor, carrier, *, title: str, clauses: str) -> ContractTemplate:
+    """Create or change a carrier's contract template (``carrier=None``: the default)."""
+    errors = {}
+    if not title.strip():
+        errors["title"] = [_("Bitte geben Sie einen Titel an.")]
+    if not clauses.strip():
+        errors["clauses"] = [_("Bitte geben Sie die Vertragsbedingungen an.")]
+    if len(clauses) > 20000:
+        errors.setdefault("clauses", []).append(_("Höchstens 20.000 Zeichen."))
+    if errors:
+        raise ValidationError(errors)
+    template, _created = ContractTemplate.objects.update_or_create(
+        carrier=carrier, defaults={"title": title.strip()[:200], "clauses": clauses.strip()}
+    )
+    record_audit(actor, "contract_template.saved", template)
+    return template

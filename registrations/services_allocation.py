@@ -763,3 +763,61 @@ def statistics(kita_year: int | None = None) -> list[dict]:
 
 def run_json(run: AllocationRun) -> str:
     return json.dumps(run.result, ensure_ascii=False)
+
+
+def set_circumstances(
+    actor,
+    application: Application,
+    *,
+    both_working: bool,
+    single_parent: bool,
+    resident: bool,
+    sibling_facility_ids: list[int],
+    carrier_rule_ids: list[int],
+    hardship: bool | None = None,
+    verified: bool = False,
+):
+    """Store what the admission criteria look at for one application.
+
+    Families declare (their change resets the youth office's check); the youth office may
+    also set hardship/referral and mark the details as checked. Atomic; ValidationError on
+    unknown facilities or rules."""
+    from .models import Facility
+    from .models_allocation import ApplicationCircumstances, Criterion, CriterionKind
+    from .services import _ensure_editable
+
+    is_office = hardship is not None
+    if not is_office:
+        _ensure_editable(application)
+    facilities = set(
+        Facility.objects.filter(pk__in=sibling_facility_ids).values_list("pk", flat=True)
+    )
+    rules = set(
+        Criterion.objects.filter(
+            pk__in=carrier_rule_ids, kind=CriterionKind.CARRIER_RULE, active=True
+        ).values_list("pk", flat=True)
+    )
+    errors = {}
+    if facilities != set(sibling_facility_ids):
+        errors["sibling_facilities"] = [_("Bitte wählen Sie Kitas aus der Liste.")]
+    if rules != set(carrier_rule_ids):
+        errors["carrier_rules"] = [_("Bitte wählen Sie Kriterien aus der Liste.")]
+    if len(sibling_facility_ids) > 5:
+        errors.setdefault("sibling_facilities", []).append(_("Höchstens 5 Kitas."))
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        info, _created = ApplicationCircumstances.objects.get_or_create(application=application)
+        info.both_working = both_working
+        info.single_parent = single_parent
+        info.resident = resident
+        if is_office:
+            info.hardship = hardship
+            info.verified_at = timezone.now() if verified else None
+        else:
+            info.verified_at = None
+        info.save()
+        info.sibling_facilities.set(facilities)
+        info.carrier_rules.set(rules)
+        record_audit(actor, "application.circumstances_saved", application, verified=verified)
+    return info

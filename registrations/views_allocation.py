@@ -537,3 +537,121 @@ def fee_calculator(request):
 
 
 __all__ = ["Facility"]
+
+
+# --- circumstances (what the criteria look at) -------------------------------------------------
+
+
+def _circumstances_page(request, application, *, office: bool):
+    from .criteria import circumstances_of
+    from .models_allocation import CriterionKind
+
+    info = circumstances_of(application)
+    errors = {}
+    if request.method == "POST":
+        try:
+            allocation.set_circumstances(
+                request.user,
+                application,
+                both_working=request.POST.get("both_working") == "1",
+                single_parent=request.POST.get("single_parent") == "1",
+                resident=request.POST.get("resident") == "1",
+                sibling_facility_ids=[
+                    int(v) for v in request.POST.getlist("sibling_facilities") if v.isdigit()
+                ],
+                carrier_rule_ids=[
+                    int(v) for v in request.POST.getlist("carrier_rules") if v.isdigit()
+                ],
+                hardship=(request.POST.get("hardship") == "1") if office else None,
+                verified=office and request.POST.get("verified") == "1",
+            )
+        except ValidationError as exc:
+            errors = exc.message_dict
+        else:
+            messages.success(request, _("Die Angaben wurden gespeichert."))
+            return redirect(request.path)
+    return render(
+        request,
+        "registrations/allocation/circumstances.html",
+        {
+            "application": application,
+            "info": info,
+            "siblings": set(info.sibling_facilities.values_list("pk", flat=True))
+            if info.pk
+            else set(),
+            "rules_chosen": set(info.carrier_rules.values_list("pk", flat=True))
+            if info.pk
+            else set(),
+            "facilities": Facility.objects.order_by("name").only("pk", "name"),
+            "rules": Criterion.objects.filter(kind=CriterionKind.CARRIER_RULE, active=True),
+            "office": office,
+            "errors": errors,
+        },
+    )
+
+
+@login_required
+def family_circumstances(request, reference: str):
+    from .views_family import _own_application
+
+    return _circumstances_page(request, _own_application(request, reference), office=False)
+
+
+@youth_office_required
+def office_circumstances(request, reference: str):
+    from .models import Application
+
+    application = get_object_or_404(Application, reference=reference)
+    return _circumstances_page(request, application, office=True)
+
+
+# --- contract templates (per carrier) ----------------------------------------------------------
+
+
+@staff_required
+def contract_template(request):
+    """Carrier staff edit their carrier's template; the youth office the default one and,
+    with ?traeger=<id>, any carrier's."""
+    from .models import Carrier
+
+    role = request.user.role
+    carrier = None
+    if role == Role.CARRIER_STAFF:
+        assignment = getattr(request.user, "staff_assignment", None)
+        if assignment is None or not assignment.carrier_id:
+            raise Http404
+        carrier = assignment.carrier
+    elif role in (Role.YOUTH_OFFICE, Role.TENANT_ADMIN):
+        if request.GET.get("traeger"):
+            carrier = get_object_or_404(Carrier, pk=_int(request.GET.get("traeger"), 0))
+    else:
+        raise Http404
+    current = contracts.template_for(carrier)
+    own = current if current.carrier_id == (carrier.pk if carrier else None) else None
+    errors = {}
+    values = {"title": current.title, "clauses": current.clauses}
+    if request.method == "POST":
+        values = {
+            "title": request.POST.get("title", ""),
+            "clauses": request.POST.get("clauses", ""),
+        }
+        try:
+            contracts.save_template(request.user, carrier, **values)
+        except ValidationError as exc:
+            errors = exc.message_dict
+        else:
+            messages.success(request, _("Die Vertragsvorlage wurde gespeichert."))
+            return redirect(request.get_full_path())
+    return render(
+        request,
+        "registrations/allocation/contract_template.html",
+        {
+            "carrier": carrier,
+            "inherited": own is None,
+            "values": values,
+            "errors": errors,
+            "carriers": Carrier.objects.order_by("name")
+            if role in (Role.YOUTH_OFFICE, Role.TENANT_ADMIN)
+            else [],
+        },
+    )

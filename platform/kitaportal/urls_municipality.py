@@ -101,6 +101,16 @@ urlpatterns += [
         _alloc.family_contract_signed,
         name="family-contract-signed",
     ),
+    path(
+        "meine-anmeldungen/<str:reference>/kriterien/",
+        _alloc.family_circumstances,
+        name="family-circumstances",
+    ),
+    path(
+        "verwaltung/voranmeldungen/<str:reference>/kriterien/",
+        _alloc.office_circumstances,
+        name="office-circumstances",
+    ),
     path("verwaltung/vergabe/", _alloc.runs, name="allocation-runs"),
     path("verwaltung/vergabe/<int:pk>/", _alloc.run_detail, name="allocation-run"),
     path("verwaltung/vergabe/<int:pk>/status/", _alloc.run_status, name="allocation-run-status"),
@@ -113,6 +123,7 @@ urlpatterns += [
         _alloc.statistics_export,
         name="allocation-statistics-export",
     ),
+    path("verwaltung/vertragsvorlage/", _alloc.contract_template, name="contract-template"),
     path("verwaltung/angebote/", _alloc.staff_offers, name="allocation-staff-offers"),
     path(
         "verwaltung/angebote/wunsch/<int:wish_id>/anbieten/",

@@ -291,3 +291,71 @@ def test_facility_staff_offer_from_their_list_in_decentralised_mode(city):
 
 
 __all__ = ["Guardian", "StaffAssignment", "next_august", "timedelta"]
+
+
+def test_the_family_declares_circumstances_and_the_youth_office_checks_them(city, market):
+    from registrations.models_allocation import ApplicationCircumstances
+
+    application = market["first"]
+    kita = market["kitas"][2]
+    url = f"/meine-anmeldungen/{application.reference}/kriterien/"
+    form = {"both_working": "1", "resident": "1", "sibling_facilities": [str(kita.pk)]}
+    assert market["client"].post(url, form).status_code == 302
+    with tenant_context(city):
+        info = ApplicationCircumstances.objects.get(application=application)
+        assert info.both_working and not info.single_parent and info.verified_at is None
+        assert list(info.sibling_facilities.values_list("pk", flat=True)) == [kita.pk]
+    office = staff(city, "jugendamt@bochum.test", "youth_office")
+    office_url = f"/verwaltung/voranmeldungen/{application.reference}/kriterien/"
+    office.post(office_url, {**form, "hardship": "1", "verified": "1"})
+    with tenant_context(city):
+        info.refresh_from_db()
+        assert info.hardship and info.verified_at is not None
+    # the family cannot set hardship; its change resets the check
+    market["client"].post(url, {**form, "hardship": "1"})
+    with tenant_context(city):
+        info.refresh_from_db()
+        assert info.hardship and info.verified_at is None
+    bad = market["client"].post(url, {"sibling_facilities": ["999999"]}).content.decode()
+    assert "aus der Liste" in bad
+
+
+def test_circumstances_pages_are_404_for_others(city, other_city, market):
+    application = market["first"]
+    _, stranger = parent(city, "fremd2@bochum.test")
+    assert stranger.get(f"/meine-anmeldungen/{application.reference}/kriterien/").status_code == 404
+    kita = staff(city, "leitung9@bochum.test", "facility_staff", facility=market["kitas"][0])
+    office_url = f"/verwaltung/voranmeldungen/{application.reference}/kriterien/"
+    assert kita.get(office_url).status_code == 404
+    assert market["client"].get(office_url).status_code == 404
+    outsider = staff(other_city, "jugendamt@dueren.test", "youth_office")
+    assert outsider.get(office_url).status_code == 404
+
+
+def test_carriers_edit_their_contract_template_and_contracts_use_it(city, market):
+    offer = market["offer"]
+    with tenant_context(city):
+        carrier = offer.facility.carrier
+    client = staff(city, "traeger@bochum.test", "carrier_staff", carrier=carrier)
+    page = client.get("/verwaltung/vertragsvorlage/").content.decode()
+    assert "Standardvorlage" in page
+    client.post(
+        "/verwaltung/vertragsvorlage/",
+        {"title": "Betreuungsvertrag des Trägers", "clauses": "Eigene Regel eins.\n\nRegel zwei."},
+    )
+    bad = client.post("/verwaltung/vertragsvorlage/", {"title": "", "clauses": ""}).content.decode()
+    assert "Titel" in bad
+    market["client"].post(f"/meine-anmeldungen/angebote/{offer.pk}/annehmen/")
+    with tenant_context(city):
+        from registrations.contracts import template_for
+
+        assert template_for(carrier).title == "Betreuungsvertrag des Trägers"
+        contract = CareContract.objects.get(offer=offer)
+        assert bytes(contract.pdf).startswith(b"%PDF")
+    assert (
+        staff(city, "leitung5@bochum.test", "facility_staff", facility=offer.facility)
+        .get("/verwaltung/vertragsvorlage/")
+        .status_code
+        == 404
+    )
+    assert market["client"].get("/verwaltung/vertragsvorlage/").status_code == 404
