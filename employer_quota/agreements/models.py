@@ -256,6 +256,19 @@ class EligibilityCode(models.Model):
     def __str__(self) -> str:
         return f"{self.employer_id}#{self.number}"
 
+    @property
+    def shared_status_label(self) -> str:
+        return str(SHARED_STATUS_LABELS.get(self.shared_status, ""))
+
+
+SHARED_STATUS_LABELS = {
+    "received": _("eingegangen"),
+    "offer": _("Platzangebot"),
+    "accepted": _("Angebot angenommen"),
+    "contract": _("Betreuungsvertrag"),
+    "withdrawn": _("zurückgezogen"),
+}
+
 
 class CodeAttempt(models.Model):
     """A failed code entry, for the rate limit. Keys are keyed hashes of (tenant, account)

@@ -20,16 +20,29 @@ from .models import EmployerEligibility
 SHARED_STATUSES = ("received", "offer", "accepted", "contract", "withdrawn")
 
 
+def _contracted_facilities(application: Application) -> set[int]:
+    from registrations.models import CareContract
+
+    return set(
+        CareContract.objects.filter(offer__application=application).values_list(
+            "offer__facility_id", flat=True
+        )
+    )
+
+
 def shared_status_of(application: Application) -> str:
     """Coarse status for the employer: received, offer, accepted, contract or withdrawn."""
+    from registrations.models import Offer
+
     if application.status != Application.Status.ACTIVE:
         return "withdrawn"
-    statuses = set(application.wishes.values_list("status", flat=True))
-    if "contract" in statuses or "contracted" in statuses:
+    if _contracted_facilities(application):
         return "contract"
-    if WishStatus.ACCEPTED in statuses:
+    offers = set(application.offers.values_list("status", flat=True))
+    statuses = set(application.wishes.values_list("status", flat=True))
+    if Offer.Status.ACCEPTED in offers or WishStatus.ACCEPTED in statuses:
         return "accepted"
-    if WishStatus.OFFER in statuses:
+    if Offer.Status.OPEN in offers or WishStatus.OFFER in statuses:
         return "offer"
     return "received"
 
@@ -169,9 +182,10 @@ def set_places_occupied(application: Application) -> int:
 
 @transaction.atomic
 def sync_eligibilities() -> dict[str, int]:
-    """Periodic, per municipality: claims of withdrawn or merged applications end; revoked
-    codes end their claims; consented statuses are refreshed. Idempotent."""
-    ended = refreshed = 0
+    """Periodic, per municipality: claims of withdrawn or merged applications and of revoked
+    codes end; a contract at the agreement's Kita makes its claim occupied, a contract elsewhere
+    ends it; consented statuses are refreshed. Idempotent."""
+    ended = occupied = refreshed = 0
     eligibilities = EmployerEligibility.objects.select_related("application")
     revoked = set(
         EligibilityCode.objects.filter(
@@ -180,10 +194,24 @@ def sync_eligibilities() -> dict[str, int]:
     )
     for eligibility in eligibilities:
         application = eligibility.application
+        claims = {
+            claim.token: claim
+            for claim in PlaceClaim.objects.filter(token__in=eligibility.claim_tokens)
+            .exclude(state=PlaceClaim.State.ENDED)
+            .select_related("agreement")
+        }
         if application.status != Application.Status.ACTIVE or eligibility.code_id in revoked:
-            for token in eligibility.claim_tokens:
+            for token in claims:
                 ended += agreements.set_claim_state(token, PlaceClaim.State.ENDED)
+        elif claims:
+            contracted = _contracted_facilities(application)
+            for token, claim in claims.items():
+                if claim.agreement.facility_id in contracted:
+                    if claim.state != PlaceClaim.State.OCCUPIED:
+                        occupied += agreements.set_claim_state(token, PlaceClaim.State.OCCUPIED)
+                elif contracted:
+                    ended += agreements.set_claim_state(token, PlaceClaim.State.ENDED)
         if eligibility.share_status:
             agreements.share_status(eligibility.code_id, shared_status_of(application))
             refreshed += 1
-    return {"claims_ended": ended, "statuses_refreshed": refreshed}
+    return {"claims_ended": ended, "claims_occupied": occupied, "statuses_refreshed": refreshed}

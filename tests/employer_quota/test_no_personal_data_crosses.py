@@ -87,7 +87,7 @@ def test_no_table_of_either_side_holds_the_other_sides_personal_data(city, emplo
         ).status_code
         == 302
     )
-    assert "received" in hr.get("/codes/").content.decode(), (
+    assert 'data-shared-status="received"' in hr.get("/codes/").content.decode(), (
         "the flow really ran (consented status)"
     )
     assert agreement.claims.count() == 1

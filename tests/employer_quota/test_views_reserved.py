@@ -119,7 +119,7 @@ def test_hr_issues_codes_by_email_and_a_parent_redeems_one_in_the_portal(city, e
     assert re.search(r'id="total-used">1<', dashboard)
     codes_page = hr.get("/codes/").content.decode()
     assert 'id="codes-redeemed">1<' in codes_page
-    assert "received" in codes_page, "shared with consent"
+    assert 'data-shared-status="received">eingegangen<' in codes_page, "shared with consent"
 
 
 def test_a_printed_sheet_shows_the_codes_once(employer, hr):
@@ -229,6 +229,64 @@ def test_another_tenant_gets_404(city, other_city, employer, other_employer):
         assert hr.get(url).status_code == 404, url
     anonymous = client_for(other_employer)
     assert anonymous.get(f"/belegplaetze/{agreement.pk}/").status_code in (302, 404)
+
+
+def test_place_request_answers_and_consent_changes_are_404_outside_their_tenant_and_owner(
+    city, other_city, employer
+):
+    from employer_quota.agreements import services as agreements
+    from employer_quota.municipal import services as municipal
+
+    request = agreements.request_places(
+        None,
+        employer=employer,
+        municipality=city,
+        u3_places=1,
+        ue3_places=0,
+        care_hours=35,
+        wanted_from=next_august(),
+    )
+    dueren = login(other_city, "ja-r@dueren.test", "youth_office")
+    assert (
+        dueren.post(f"/verwaltung/belegplaetze/anfragen/{request.pk}/ablehnen/").status_code == 404
+    )
+    user, application = parent_with_application(city, email="p-r@example.org")
+    parent = parent_client(city, user.email)
+    assert (
+        parent.post(f"/verwaltung/belegplaetze/anfragen/{request.pk}/ablehnen/").status_code == 404
+    )
+    request.refresh_from_db()
+    assert request.status == "open"
+
+    agreement = active_agreement(city, employer)
+    [(_, plain)] = agreements.issue_codes(None, employer, count=1, channel="print")
+    with tenant_context(city):
+        eligibility = municipal.redeem_code(
+            get_user_model().objects.get(pk=user.pk),
+            application,
+            plain,
+            share_status=False,
+            address="x",
+        )
+    other, _ = parent_with_application(
+        city,
+        email="p-s@example.org",
+        children=[
+            __import__("registrations.services").services.ChildInput(
+                "Uli",
+                "Anders",
+                application.start_date.replace(year=application.start_date.year - 4),
+            )
+        ],
+    )
+    url = (
+        f"/meine-anmeldungen/{application.reference}/arbeitgeber-code/"
+        f"{eligibility.pk}/einwilligung/"
+    )
+    assert parent_client(city, other.email).post(url, {"share": "1"}).status_code == 404
+    assert dueren.post(url, {"share": "1"}).status_code == 404
+    assert parent.post(url, {"share": "1"}).status_code == 302
+    assert agreement.pk
 
 
 def test_back_office_scopes_carrier_staff_and_exclude_facility_staff(city, employer):
