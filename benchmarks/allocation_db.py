@@ -197,13 +197,14 @@ def measure(seed: int, repeat: int, profile: bool = False) -> dict:
         t0 = time.perf_counter()
         year = populate(seed)
         print(f"setup: market written in {time.perf_counter() - t0:.1f} s", flush=True)
-        times = []
+        times, cpu = [], []
         for _ in range(repeat):
             reset()
             run = runs.start_run(
                 None, kita_year=year, age_groups=["U3", "UE3"], binding=True, seed=seed
             )
             started = time.perf_counter()
+            cpu_started = time.process_time()
             if profile and not times:
                 import cProfile
                 import pstats
@@ -214,6 +215,7 @@ def measure(seed: int, repeat: int, profile: bool = False) -> dict:
             else:
                 run = runs.execute_run(run.pk)
             times.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - cpu_started)
             print(
                 f"run: {run.summary['children']} children, {run.summary['placed']} placed, "
                 f"{run.offers.count()} offers in {times[-1]:.3f} s  {run.timings}",
@@ -222,6 +224,8 @@ def measure(seed: int, repeat: int, profile: bool = False) -> dict:
         figures.update(
             db_end_to_end_s=round(min(times), 3),
             db_end_to_end_median_s=round(statistics.median(times), 3),
+            db_end_to_end_cpu_s=round(min(cpu), 3),
+            load_average=round(os.getloadavg()[0], 2),
             children=run.summary["children"],
             offers=run.offers.count(),
             timings={k: round(v, 3) for k, v in run.timings.items()},

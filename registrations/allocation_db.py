@@ -146,7 +146,7 @@ def employer_data(as_of: date, application_ids: list[int]) -> EmployerData:
         return EmployerData()
     return EmployerData(
         reserves={key: list(value) for key, value in reserves_for_round(as_of).items()},
-        eligible={key: list(value) for key, value in eligible_employers(application_ids).items()},
+        eligible={key: list(value) for key, value in eligible_employers(None).items()},
     )
 
 

@@ -326,7 +326,7 @@ def create_offers(run: AllocationRun, placed: list[tuple], instance: Instance) -
         )
         if wish_id not in offered:
             offered.add(wish_id)
-            data = json.dumps({"facility": facility_id, "run": run.pk})
+            data = f"{{\"facility\": {int(facility_id)}, \"run\": {int(run.pk)}}}"
             events.append((application_id, now, "offer_made", data))
     _copy(
         Offer,
