@@ -7,8 +7,8 @@ which leaves multi-column unique constraints under PostgreSQL's generated names 
 Django's.
 
 A blueprint reads the template's catalog ONCE (a handful of queries) and compiles it into one
-SQL script: CREATE SCHEMA, the tables with their columns, defaults and identity columns,
-primary keys, unique, check and exclusion constraints and indexes, the rows the template holds
+SQL script: CREATE SCHEMA, the tables with their columns, defaults, identity columns,
+primary keys, unique, check and exclusion constraints, the indexes, the rows the template holds
 (migration records, content types, permissions: copied from the template at provisioning
 time), the identity sequences moved past those rows, and last the foreign keys. Provisioning
 then replays the script in one round trip, inside the caller's transaction.
@@ -53,15 +53,21 @@ _cache: dict[str, Blueprint] = {}
 _lock = threading.Lock()
 
 
+# Part of the state key: a blueprint compiled by another version of this module is not reused.
+FORMAT = "2"
+
+
 def template_state(template: str) -> str | None:
-    """A digest of the template's migration records; None when the template is missing."""
+    """A digest of the template's migration records (and of FORMAT); None when the template
+    is missing."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s)", [f"{quote(template)}.django_migrations"])
         if cursor.fetchone()[0] is None:
             return None
         cursor.execute(
-            "SELECT md5(coalesce(string_agg(app || '.' || name, ',' ORDER BY app, name), '')) "
-            f"FROM {quote(template)}.django_migrations"
+            "SELECT md5(%s || coalesce(string_agg(app || '.' || name, ',' ORDER BY app, name), "
+            f"'')) FROM {quote(template)}.django_migrations",
+            [FORMAT + ":"],
         )
         return cursor.fetchone()[0]
 
@@ -221,6 +227,14 @@ def compile_script(template: str) -> str | None:
         by_table.setdefault(row[0], []).append(row[1:])
     statements = [f"CREATE SCHEMA {target};"]
     identities: dict[str, tuple[str, str]] = {}  # table -> (column, sequence)
+    # Primary keys, unique, check and exclusion constraints go into CREATE TABLE (one statement
+    # per table instead of one ALTER each); the foreign keys of a table into one ALTER TABLE
+    # at the end, after the rows.
+    inline: dict[str, list[str]] = {}
+    foreign: dict[str, list[str]] = {}
+    for table, name, kind, definition in constraints:
+        clause = f"CONSTRAINT {quote(name)} {retarget(definition)}"
+        (foreign if kind == "f" else inline).setdefault(table, []).append(clause)
     for table in tables:
         parts = []
         for name, type_sql, not_null, identity, default, collation, sequence in by_table[table]:
@@ -236,14 +250,14 @@ def compile_script(template: str) -> str | None:
             if not_null:
                 part += " NOT NULL"
             parts.append(part)
+        parts.extend(inline.get(table, []))
         statements.append(f"CREATE TABLE {target}.{quote(table)} ({', '.join(parts)});")
-    foreign_keys = []
-    for table, name, kind, definition in constraints:
-        statement = (
-            f"ALTER TABLE {target}.{quote(table)} ADD CONSTRAINT {quote(name)} "
-            f"{retarget(definition)};"
-        )
-        (foreign_keys if kind == "f" else statements).append(statement)
+    foreign_keys = [
+        f"ALTER TABLE {target}.{quote(table)} "
+        + ", ".join(f"ADD {clause}" for clause in clauses)
+        + ";"
+        for table, clauses in sorted(foreign.items())
+    ]
     statements.extend(retarget(definition) + ";" for _, definition in indexes)
     for table in populated:
         names = ", ".join(quote(name) for name, *_ in by_table[table])
