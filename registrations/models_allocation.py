@@ -5,8 +5,8 @@ care contracts.
 Imported by ``registrations.models`` (one Django app). Personal data: the circumstances of an
 application (working, single parent, hardship), offers and contracts (child, fee, income
 bracket). They are deleted with the application (CASCADE); runs keep only pseudonymous ids
-(``k<child id>``) and priority scores in their snapshot, and are deleted after
-``AllocationPolicy.run_retention_days``.
+(``k<child id>``), birth dates, registration times and priority scores in their snapshot;
+dry runs are deleted after 90 days (``services_allocation.purge_dry_runs``).
 """
 
 from __future__ import annotations
@@ -295,9 +295,9 @@ class AllocationRun(models.Model):
     """One allocation run: parameters, seed, input snapshot and hash, and outputs.
 
     The snapshot is the engine's market document with pseudonymous child ids (``k<id>``),
-    birth dates, registration times and priority scores; no names or addresses. Deleted
-    after ``AllocationPolicy`` retention by ``purge_allocation_runs`` (dry runs) — binding
-    runs are kept as the record of the offers.
+    birth dates, registration times and priority scores; no names or addresses. Dry runs
+    are deleted after 90 days (``services_allocation.purge_dry_runs``); binding runs are
+    kept as the record behind the offers.
     """
 
     class Status(models.TextChoices):

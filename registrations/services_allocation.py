@@ -326,7 +326,7 @@ def create_offers(run: AllocationRun, placed: list[tuple], instance: Instance) -
         )
         if wish_id not in offered:
             offered.add(wish_id)
-            data = f"{{\"facility\": {int(facility_id)}, \"run\": {int(run.pk)}}}"
+            data = f'{{"facility": {int(facility_id)}, "run": {int(run.pk)}}}'
             events.append((application_id, now, "offer_made", data))
     _copy(
         Offer,
@@ -821,3 +821,43 @@ def set_circumstances(
         info.carrier_rules.set(rules)
         record_audit(actor, "application.circumstances_saved", application, verified=verified)
     return info
+
+
+def release_withdrawn_offers() -> int:
+    """Open offers whose wish or application the family withdrew meanwhile are withdrawn and
+    their places offered to the next child (run by the periodic offer task)."""
+    count = 0
+    stale = Offer.objects.filter(status=Offer.Status.OPEN).filter(
+        Q(application__status__in=(Application.Status.WITHDRAWN, Application.Status.MERGED))
+        | Q(wish__status=WishStatus.WITHDRAWN)
+    )
+    for offer_id in stale.values_list("pk", flat=True):
+        with transaction.atomic():
+            offer = (
+                Offer.objects.select_for_update(skip_locked=True)
+                .select_related("application")
+                .filter(pk=offer_id, status=Offer.Status.OPEN)
+                .first()
+            )
+            if offer is None:
+                continue
+            offer.status = Offer.Status.WITHDRAWN
+            offer.responded_at = timezone.now()
+            offer.save(update_fields=["status", "responded_at"])
+            record_audit(None, "offer.withdrawn", offer)
+            offer_next(offer.facility_id, offer.age_group, offer.care_hours, offer.start_date)
+            count += 1
+    return count
+
+
+DRY_RUN_RETENTION = timedelta(days=90)
+
+
+def purge_dry_runs(now=None) -> int:
+    """Delete dry runs (snapshots, outcomes) older than 90 days; binding runs stay as the
+    record behind the offers and are deleted with the applications' data."""
+    now = now or timezone.now()
+    old = AllocationRun.objects.filter(binding=False, created_at__lt=now - DRY_RUN_RETENTION)
+    count = old.count()
+    old.delete()
+    return count

@@ -27,10 +27,16 @@ def send_run_results(run_id: int, application_ids: list[int]) -> int:
 
 @app.task
 def expire_offers() -> int:
-    """Periodic (per tenant): close offers past their deadline; follow-up offers."""
+    """Periodic (per tenant): close offers past their deadline or withdrawn by the family,
+    offer the places to the next children; delete dry runs older than 90 days."""
     from . import services_allocation
 
-    return services_allocation.expire_offers() if _in_municipality() else 0
+    if not _in_municipality():
+        return 0
+    closed = services_allocation.expire_offers()
+    closed += services_allocation.release_withdrawn_offers()
+    services_allocation.purge_dry_runs()
+    return closed
 
 
 @app.task

@@ -361,3 +361,27 @@ def test_the_default_catalogue_is_created_once(in_city):
     Criterion.objects.all().delete()
     assert ensure_default_catalogue() > 0
     assert ensure_default_catalogue() == 0
+
+
+def test_a_withdrawn_application_releases_its_open_offer_to_the_next_child(in_city):
+    from registrations import services
+
+    kitas = setup_market()
+    first = apply("Xena", [kitas[0].pk], working=True)
+    second = apply("Yuri", [kitas[0].pk])
+    run_now(binding=True)
+    services.withdraw_application(None, first)
+    assert runs.release_withdrawn_offers() == 1
+    assert Offer.objects.get(application=first).status == "withdrawn"
+    assert Offer.objects.get(application=second).status == "open"
+    assert runs.release_withdrawn_offers() == 0
+
+
+def test_dry_runs_are_purged_after_90_days_binding_runs_stay(in_city):
+    setup_market()
+    dry = run_now()
+    binding = run_now(binding=True)
+    later = timezone.now() + timedelta(days=91)
+    assert runs.purge_dry_runs(now=later) == 1
+    assert not AllocationRun.objects.filter(pk=dry.pk).exists()
+    assert AllocationRun.objects.filter(pk=binding.pk).exists()
