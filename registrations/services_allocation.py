@@ -27,6 +27,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
+from kitaportal.observability import observe_allocation_run
 
 from tenants.common.services import queue_email, record_audit
 
@@ -178,6 +179,7 @@ def _execute(run: AllocationRun) -> None:
     run.finished_at = timezone.now()
     run.timings = timings
     run.save()
+    transaction.on_commit(lambda: observe_allocation_run(timings, run.binding))
     record_audit(None, "allocation.run_done", run, placed=run.summary.get("placed", 0))
 
 
@@ -461,12 +463,26 @@ def accept_offer(actor, offer: Offer) -> Offer:
 
 
 def decline_offer(actor, offer: Offer) -> Offer:
-    """Decline an offer; the place goes to the next child at once (follow-up round)."""
+    """Decline an offer (with the open offers of the same application at that Kita, for
+    siblings placed together); each freed place goes to the next child at once."""
     with transaction.atomic():
         offer = _open_offer_for_update(offer.pk)
-        _close(offer, Offer.Status.DECLINED, WishStatus.DECLINED, "offer_declined")
-        record_audit(actor, "offer.declined", offer)
-        offer_next(offer.facility_id, offer.age_group, offer.care_hours, offer.start_date)
+        together = list(
+            Offer.objects.select_for_update()
+            .select_related("application")
+            .filter(
+                application_id=offer.application_id,
+                facility_id=offer.facility_id,
+                status=Offer.Status.OPEN,
+            )
+            .order_by("pk")
+        )
+        for item in together:
+            _close(item, Offer.Status.DECLINED, WishStatus.DECLINED, "offer_declined")
+            record_audit(actor, "offer.declined", item)
+        for item in together:
+            offer_next(item.facility_id, item.age_group, item.care_hours, item.start_date)
+    offer.refresh_from_db()
     return offer
 
 

@@ -42,8 +42,8 @@ def apply(
 ) -> Application:
     start = next_august()
     birth = start - timedelta(days=int(365.25 * years))
+    overrides.setdefault("children", [ChildInput(first_name, "Test", birth)])
     data = application_input(
-        children=[ChildInput(first_name, "Test", birth)],
         guardians=[GuardianInput(first_name, "Test", email or f"{first_name.lower()}@example.org")],
         facility_ids=facility_ids,
         idempotency_key=uuid.uuid4(),

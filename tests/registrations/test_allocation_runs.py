@@ -385,3 +385,50 @@ def test_dry_runs_are_purged_after_90_days_binding_runs_stay(in_city):
     assert runs.purge_dry_runs(now=later) == 1
     assert not AllocationRun.objects.filter(pk=dry.pk).exists()
     assert AllocationRun.objects.filter(pk=binding.pk).exists()
+
+
+def test_twins_placed_together_are_offered_and_declined_together(in_city):
+    from registrations.services import ChildInput
+    from tests.registrations.test_pre_registration import next_august
+
+    kitas = setup_market()
+    scarce(kitas[1].pk, 2)
+    birth = next_august() - timedelta(days=4 * 366)
+    twins = apply(
+        "Zoe",
+        [kitas[1].pk],
+        children=[ChildInput("Zoe", "Test", birth), ChildInput("Zack", "Test", birth)],
+        place_together=True,
+        working=True,
+    )
+    run = run_now(binding=True)
+    offers = list(Offer.objects.filter(application=twins).order_by("pk"))
+    assert len(offers) == 2 and {o.facility_id for o in offers} == {kitas[1].pk}
+    assert {o.placed for o in RunOutcome.objects.filter(run=run, application=twins)} == {True}
+    runs.decline_offer(None, offers[0])
+    assert set(Offer.objects.filter(application=twins).values_list("status", flat=True)) == {
+        "declined"
+    }
+
+
+def test_accepting_for_one_twin_accepts_both_with_a_contract_each(in_city):
+    from registrations.services import ChildInput
+    from tests.registrations.test_pre_registration import next_august
+
+    kitas = setup_market()
+    scarce(kitas[1].pk, 2)
+    birth = next_august() - timedelta(days=4 * 366)
+    twins = apply(
+        "Ada",
+        [kitas[1].pk, kitas[2].pk],
+        children=[ChildInput("Ada", "Test", birth), ChildInput("Alan", "Test", birth)],
+        place_together=True,
+        working=True,
+    )
+    run_now(binding=True)
+    first = Offer.objects.filter(application=twins).order_by("pk").first()
+    runs.accept_offer(None, first)
+    offers = Offer.objects.filter(application=twins)
+    assert set(offers.values_list("status", flat=True)) == {"accepted"}
+    assert CareContract.objects.filter(offer__in=offers).count() == 2
+    assert twins.wishes.get(facility=kitas[2]).status == WishStatus.WITHDRAWN
