@@ -32,6 +32,7 @@ from kitaportal.observability import observe_allocation_run
 from tenants.common.services import queue_email, record_audit
 
 from . import allocation as engine
+from .allocation.market import without_gc
 from .allocation_db import (
     OPEN_WISH_STATUSES,
     Instance,
@@ -137,7 +138,8 @@ def execute_run(run_id: int) -> AllocationRun:
     try:
         with transaction.atomic():
             run = AllocationRun.objects.select_for_update().get(pk=run_id)
-            _execute(run)
+            with without_gc():  # millions of short-lived objects, none cyclic
+                _execute(run)
     except Exception as exc:
         AllocationRun.objects.filter(pk=run_id).update(
             status=AllocationRun.Status.FAILED, error=type(exc).__name__[:500]
@@ -158,7 +160,7 @@ def _execute(run: AllocationRun) -> None:
     )
     timings["build_s"] = time.perf_counter() - t0
     _progress(run, 30)
-    document, result = solve_document(instance.document)
+    document, result = solve_document(instance.document, validate_schema=False)
     timings["solve_s"] = time.perf_counter() - t0 - timings["build_s"]
     _progress(run, 60)
     run.snapshot = document
@@ -183,10 +185,11 @@ def _execute(run: AllocationRun) -> None:
     record_audit(None, "allocation.run_done", run, placed=run.summary.get("placed", 0))
 
 
-def solve_document(document: dict) -> tuple[dict, dict]:
+def solve_document(document: dict, *, validate_schema: bool = True) -> tuple[dict, dict]:
     """Solve a market document; returns (document, result document)."""
-    market = engine.load_instance(document)
-    return document, engine.result_dict(engine.solve(market))
+    market = engine.load_instance(document, validate_schema=validate_schema)
+    with without_gc():
+        return document, engine.result_dict(engine.solve(market))
 
 
 def replay_run(run: AllocationRun) -> tuple[bool, str]:

@@ -287,6 +287,27 @@ TASK_DURATION = Histogram(
 )
 _task_started: dict[str, tuple[float, str]] = {}
 
+# --- Allocation runs: time per phase (building the instance, solving, storing) ---------------
+
+ALLOCATION_RUN_DURATION = Histogram(
+    "kitaportal_allocation_run_seconds",
+    "Allocation run time by phase (build, solve, store, total) and kind (dry run or binding).",
+    ["phase", "kind"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, float("inf")),
+)
+
+
+def observe_allocation_run(timings: dict[str, float], binding: bool) -> None:
+    """Record a finished run's phase timings (seconds; keys build_s, solve_s, store_s)."""
+    kind = "binding" if binding else "dry_run"
+    total = 0.0
+    for phase in ("build", "solve", "store"):
+        seconds = timings.get(f"{phase}_s")
+        if seconds is not None:
+            ALLOCATION_RUN_DURATION.labels(phase=phase, kind=kind).observe(seconds)
+            total += seconds
+    ALLOCATION_RUN_DURATION.labels(phase="total", kind=kind).observe(total)
+
 
 def _on_task_prerun(task_id=None, task=None, **kwargs) -> None:
     if task_id:

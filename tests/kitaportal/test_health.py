@@ -237,3 +237,23 @@ def test_a_worker_serves_its_task_durations_on_its_metrics_port(city):
         }
         count = "kitaportal_celery_task_duration_seconds_count"
         assert wait_for(lambda: metric_value(scrape(), count, **labels) == 1.0)
+
+
+def test_allocation_runs_are_measured_per_phase_and_kind(city, django_capture_on_commit_callbacks):
+    from prometheus_client import REGISTRY
+
+    from registrations import services_allocation as runs
+    from tests.registrations.allocation_helpers import kita_year
+
+    def count(phase: str) -> float:
+        sample = REGISTRY.get_sample_value(
+            "kitaportal_allocation_run_seconds_count", {"phase": phase, "kind": "dry_run"}
+        )
+        return sample or 0.0
+
+    before = {phase: count(phase) for phase in ("build", "solve", "store", "total")}
+    with tenant_context(city), django_capture_on_commit_callbacks(execute=True):
+        run = runs.start_run(None, kita_year=kita_year(), age_groups=["UE3"], binding=False, seed=3)
+        runs.execute_run(run.pk)
+    for phase, value in before.items():
+        assert count(phase) == value + 1, phase
