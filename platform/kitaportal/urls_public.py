@@ -1,9 +1,8 @@
 """The platform host (BASE_DOMAIN): landing page and platform admin."""
 
+from billing import views_public as billing_views
 from django.contrib import admin
 from django.urls import include, path
-
-from billing import views_public as billing_views
 
 from .urls_common import urlpatterns as common
 
