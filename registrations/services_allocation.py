@@ -163,6 +163,7 @@ def _execute(run: AllocationRun) -> None:
     document, result = solve_document(instance.document, validate_schema=False)
     timings["solve_s"] = time.perf_counter() - t0 - timings["build_s"]
     _progress(run, 60)
+    t_hash = time.perf_counter()
     run.snapshot = document
     run.snapshot_hash = canonical_hash(document)
     # The per-child records are stored as RunOutcome rows; the run keeps the rest of the
@@ -171,6 +172,7 @@ def _execute(run: AllocationRun) -> None:
     run.result_hash = canonical_hash(result)
     run.summary = result["summary"]
     t1 = time.perf_counter()
+    timings["hash_s"] = t1 - t_hash
     placed = store_outcomes(run, instance, result)
     _progress(run, 80)
     if run.binding:
@@ -180,7 +182,9 @@ def _execute(run: AllocationRun) -> None:
     run.progress = 100
     run.finished_at = timezone.now()
     run.timings = timings
+    t_save = time.perf_counter()
     run.save()
+    timings["save_s"] = time.perf_counter() - t_save
     transaction.on_commit(lambda: observe_allocation_run(timings, run.binding))
     record_audit(None, "allocation.run_done", run, placed=run.summary.get("placed", 0))
 

@@ -432,3 +432,22 @@ def test_accepting_for_one_twin_accepts_both_with_a_contract_each(in_city):
     assert set(offers.values_list("status", flat=True)) == {"accepted"}
     assert CareContract.objects.filter(offer__in=offers).count() == 2
     assert twins.wishes.get(facility=kitas[2]).status == WishStatus.WITHDRAWN
+
+
+def test_the_instance_built_from_the_database_satisfies_the_json_schema(in_city):
+    from registrations.allocation import validator
+    from registrations.services import ChildInput
+    from tests.registrations.test_pre_registration import next_august
+
+    kitas = setup_market()
+    birth = next_august() - timedelta(days=4 * 366)
+    apply("Ola", [k.pk for k in kitas], working=True)
+    apply(
+        "Pit",
+        [kitas[0].pk, kitas[1].pk],
+        children=[ChildInput("Pit", "Test", birth), ChildInput("Pat", "Test", birth)],
+        place_together=True,
+    )
+    document = build_instance(kita_year(), ["U3", "UE3"], seed=5).document
+    validator("market").validate(document)  # raises SchemaViolation otherwise
+    assert document["groups"] and len(document["facilities"]) > 100
