@@ -66,6 +66,13 @@ PUBLIC_NOT_EXPORTED = {
     "billing_billingevent": "platform billing record",
     "billing_invoice": "platform billing record",
     "billing_supportaccessgrant": "platform billing record",
+    # What binds an employer to a municipality (issue 5): rows name BOTH tenants (and ids inside
+    # the other's schema), so they cannot move with one of them; kept by the platform (agreements
+    # 10 years for accounting) and set up again by both sides after a move.
+    "employer_agreements_agreement": "binds two tenants",
+    "employer_agreements_eligibilitycode": "binds two tenants",
+    "employer_agreements_placerequest": "binds two tenants",
+    "employer_agreements_companydaycarelisting": "binds two tenants",
 }
 # Session settings that make COPY's text output exact and the same on every server.
 COPY_SETTINGS = (

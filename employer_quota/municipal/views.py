@@ -66,12 +66,13 @@ class ProposeForm(TermsForm):
 @agreement_staff_required
 def agreement_list(request):
     rows = []
+    year = agreements.current_kita_year() + 1  # the Kita year being planned
     for agreement in _visible_agreements(request.user):
-        year = agreements.current_kita_year()
         rows.append({"agreement": agreement, "occupancy": agreements.occupancy(agreement, year)})
     is_youth_office = request.user.role in (Role.YOUTH_OFFICE, Role.TENANT_ADMIN)
     context = {
         "rows": rows,
+        "kita_year": year,
         "place_requests": PlaceRequest.objects.filter(
             municipality=connection.tenant
         ).select_related("employer"),

@@ -85,9 +85,9 @@ def test_the_list_runs_a_constant_number_of_queries(city, city_client):
     with CaptureQueriesContext(connection) as after:
         city_client.get("/", {"seite": 2})
     # tenant lookup (3), subscription state (1), the data version (1), the matches (1), the
-    # district and carrier choices (2); with nothing cached also every marker (1) and the page
-    # (1) with its places (1)
-    assert len(before) == len(after) <= 12
+    # district and carrier choices (2), employers' company daycares listed here (1, issue 5);
+    # with nothing cached also every marker (1) and the page (1) with its places (1)
+    assert len(before) == len(after) <= 13
     with CaptureQueriesContext(connection) as warm:
         city_client.get("/", {"seite": 2})
     assert len(warm) == len(after) - 3
@@ -354,7 +354,7 @@ def test_the_finder_query_count_does_not_grow_with_the_facilities(city, city_cli
         city_client.get("/", {**FULL_QUERY, "district": "mitte"})
     counts.append(len(queries))
     assert len(set(counts)) == 1, counts
-    assert counts[0] <= 14
+    assert counts[0] <= 15  # 14 + employers' company daycares listed here (issue 5)
 
 
 def test_the_map_gets_every_match_as_json_and_leaflet_from_the_app(city, city_client):
