@@ -15,9 +15,9 @@ family daycare (``KTP:<district>``) as its last wish when the family asked for i
 
 **Capacities**: ``PlaceCapacity`` rows for the Kita year; a facility without rows splits the
 places of each ``AgeGroupOffer`` over its care-hour bands (25 h : 35 h : 45 h =
-20 : 55 : 25, only bands it offers, largest remainder), minus the places already accepted
-for that Kita year. Family daycare: the district's Tagespflegepersonen's places, U3 only,
-split the same way.
+20 : 55 : 25, only bands it offers, largest remainder), minus the places held by open
+or accepted offers for that Kita year. Family daycare: the district's
+Tagespflegepersonen's places, U3 only, split the same way.
 
 **Employer reserves and eligibility** come from ``employer_quota.municipal.allocation``
 (issue 5) when installed: ``reserves_for_round(as_of)`` →
@@ -117,7 +117,9 @@ def capacities(kita_year: int) -> dict[int, dict[tuple[str, int], int]]:
     start, end = kita_year_bounds(kita_year)
     taken = (
         Offer.objects.filter(
-            status=Offer.Status.ACCEPTED, start_date__gte=start, start_date__lt=end
+            status__in=(Offer.Status.OPEN, Offer.Status.ACCEPTED),
+            start_date__gte=start,
+            start_date__lt=end,
         )
         .values_list("facility_id", "age_group", "care_hours")
         .order_by()

@@ -39,7 +39,6 @@ from .allocation_db import (
     build_instance,
     canonical_hash,
     capacities,
-    kita_year_bounds,
 )
 from .models import AgeGroup, Application, ApplicationEvent, Child, Wish, WishStatus
 from .models_allocation import AllocationPolicy, AllocationRun, Offer, RunOutcome
@@ -564,18 +563,6 @@ def _mail_family(offer: Offer, template: str, subject: str) -> None:
         )
 
 
-def _places_in_use(facility_id: int, age_group: str, care_hours: int, start_date) -> int:
-    start, end = kita_year_bounds(start_date.year if start_date.month >= 8 else start_date.year - 1)
-    return Offer.objects.filter(
-        facility_id=facility_id,
-        age_group=age_group,
-        care_hours=care_hours,
-        start_date__gte=start,
-        start_date__lt=end,
-        status__in=(Offer.Status.OPEN, Offer.Status.ACCEPTED),
-    ).count()
-
-
 def offer_next(facility_id: int, age_group: str, care_hours: int, start_date) -> Offer | None:
     """Follow-up round: offer a freed place to the next child on the category's waiting list.
 
@@ -682,15 +669,9 @@ def make_facility_offer(actor, wish: Wish, child: Child) -> Offer:
             if application.start_date.month >= 8
             else application.start_date.year - 1
         )
+        # capacities() already subtracts the places held by open and accepted offers
         free = capacities(year).get(wish.facility_id, {}).get((age, application.care_hours), 0)
-        # capacities() already subtracts accepted offers; subtract the open ones too
-        open_here = Offer.objects.filter(
-            facility_id=wish.facility_id,
-            age_group=age,
-            care_hours=application.care_hours,
-            status=Offer.Status.OPEN,
-        ).count()
-        if free - open_here <= 0:
+        if free <= 0:
             raise ValidationError(
                 _("Für %(group)s/%(hours)d h sind keine freien Plätze mehr übrig.")
                 % {"group": age, "hours": application.care_hours}

@@ -451,3 +451,14 @@ def test_the_instance_built_from_the_database_satisfies_the_json_schema(in_city)
     document = build_instance(kita_year(), ["U3", "UE3"], seed=5).document
     validator("market").validate(document)  # raises SchemaViolation otherwise
     assert document["groups"] and len(document["facilities"]) > 100
+
+
+def test_a_second_binding_run_does_not_give_away_places_held_by_open_offers(in_city):
+    kitas = setup_market()
+    first = apply("Hugo", [kitas[0].pk], working=True)
+    run_now(binding=True)
+    late = apply("Ines", [kitas[0].pk], working=True, hardship=True)
+    second = run_now(binding=True, seed=8)
+    assert Offer.objects.get(application=first).status == "open"
+    assert not Offer.objects.filter(application=late).exists()
+    assert outcome(second, late).facility_id is None
