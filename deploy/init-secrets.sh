@@ -5,6 +5,8 @@
 #   postgres_password   the database password (PostgreSQL reads it at its first start)
 #   database_url        DATABASE_URL with that password, for web, worker, beat and migrate
 #   metrics_token       bearer token Prometheus sends to web:8000/metrics
+#   email_host_password the SMTP password: created EMPTY, put yours in (or leave it empty
+#                       for a relay without authentication)
 # The folder is readable by you only; the files themselves are world-readable because the
 # containers run as other users (kitaportal 10001, postgres 999) and see only their own files.
 set -eu
@@ -30,3 +32,8 @@ write_once postgres_password "$(random_value 40)"
 write_once metrics_token "$(random_value 40)"
 password=$(cat secrets/postgres_password)
 write_once database_url "postgresql://kitaportal:${password}@postgres:5432/kitaportal"
+if [ ! -e secrets/email_host_password ]; then
+    : > secrets/email_host_password
+    echo "created secrets/email_host_password (empty: put the SMTP password in, if any)"
+fi
+chmod 0444 secrets/email_host_password

@@ -1,9 +1,12 @@
 """Configuration comes from the environment; production has no secret defaults."""
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PRODUCTION_ENV = {
@@ -55,3 +58,55 @@ def test_the_celery_app_is_tenant_aware():
     from tenant_schemas_celery.app import CeleryApp
 
     assert isinstance(app, CeleryApp)
+
+
+EMAIL_KEYS = (
+    "EMAIL_HOST_USER",
+    "EMAIL_HOST_PASSWORD",
+    "EMAIL_USE_TLS",
+    "EMAIL_USE_SSL",
+    "EMAIL_PORT",
+)
+
+
+def _production_settings(**extra) -> dict:
+    """The email settings a production process gets from this environment."""
+    unwanted = {*PRODUCTION_ENV, *EMAIL_KEYS, "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {k: v for k, v in os.environ.items() if k not in unwanted}
+    script = (
+        "import json, django; django.setup(); from django.conf import settings; "
+        f"print(json.dumps({{k: getattr(settings, k) for k in {EMAIL_KEYS!r}}}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**clean, **PRODUCTION_ENV, **extra},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_smtp_authentication_comes_from_the_environment_and_a_secret_file(tmp_path):
+    password = tmp_path / "email_host_password"
+    password.write_text("s3cret-smtp\n")
+    result = _production_settings(
+        EMAIL_HOST_USER="portal@stadt.example",
+        EMAIL_HOST_PASSWORD_FILE=str(password),
+        EMAIL_USE_TLS="true",
+        EMAIL_PORT="587",
+    )
+    assert result == {
+        "EMAIL_HOST_USER": "portal@stadt.example",
+        "EMAIL_HOST_PASSWORD": "s3cret-smtp",
+        "EMAIL_USE_TLS": True,
+        "EMAIL_USE_SSL": False,
+        "EMAIL_PORT": 587,
+    }
+
+
+def test_tls_and_ssl_together_are_refused_at_start():
+    with pytest.raises(subprocess.CalledProcessError) as failure:
+        _production_settings(EMAIL_USE_TLS="true", EMAIL_USE_SSL="true")
+    assert "exclude each other" in failure.value.stderr

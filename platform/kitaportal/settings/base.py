@@ -250,6 +250,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(env("EMAIL_PORT", "25") or 25)
+# Authenticated submission (port 587 with STARTTLS, or 465 with implicit TLS); the password
+# may come from a secret file (EMAIL_HOST_PASSWORD_FILE).
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "") or ""
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = int(env("EMAIL_TIMEOUT", "30") or 30)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL exclude each other.")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Kitaportal <noreply@kitaportal.example>")
 
 # --- Sentry -------------------------------------------------------------------------------
