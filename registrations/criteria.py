@@ -308,3 +308,63 @@ def ensure_default_catalogue() -> int:
         ]
     )
     return len(DEFAULT_CATALOGUE)
+
+
+def add_criterion(
+    actor,
+    *,
+    kind: str,
+    title: str,
+    explanation: str,
+    points: int,
+    carrier_id: int | None = None,
+    facility_id: int | None = None,
+    cutoff_date: date | None = None,
+    title_en: str = "",
+    explanation_en: str = "",
+) -> Criterion:
+    """Add a criterion (e.g. a carrier's own rule). ValidationError per field; atomic."""
+    from django.core.exceptions import ValidationError
+    from django.utils.translation import gettext as _
+
+    from tenants.common.services import record_audit
+
+    from .models import Carrier, Facility
+    from .models_allocation import LOCAL_KINDS
+
+    errors: dict[str, list[str]] = {}
+    if kind not in CriterionKind.values:
+        errors["kind"] = [_("Unbekannte Art.")]
+    if not title.strip() or not explanation.strip():
+        errors["title"] = [_("Bezeichnung und Erklärung dürfen nicht leer sein.")]
+    if not -100 <= points <= 100:
+        errors["points"] = [_("Bitte eine ganze Zahl zwischen -100 und 100 angeben.")]
+    scoped = carrier_id is not None or facility_id is not None
+    if scoped and kind not in LOCAL_KINDS:
+        errors["scope"] = [_("Nur örtliche Kriterien gelten für einen Träger oder eine Kita.")]
+    if kind == CriterionKind.CARRIER_RULE and not scoped:
+        errors["scope"] = [
+            _("Ein trägerspezifisches Kriterium braucht einen Träger oder eine Kita.")
+        ]
+    if carrier_id is not None and not Carrier.objects.filter(pk=carrier_id).exists():
+        errors["scope"] = [_("Diesen Träger gibt es nicht.")]
+    if facility_id is not None and not Facility.objects.filter(pk=facility_id).exists():
+        errors["scope"] = [_("Diese Kita gibt es nicht.")]
+    if kind == CriterionKind.REGISTRATION and cutoff_date is None:
+        errors["cutoff_date"] = [_("Bitte geben Sie den Stichtag an.")]
+    if errors:
+        raise ValidationError(errors)
+    criterion = Criterion.objects.create(
+        kind=kind,
+        title=title.strip()[:200],
+        title_en=title_en.strip()[:200],
+        explanation=explanation.strip()[:2000],
+        explanation_en=explanation_en.strip()[:2000],
+        points=points,
+        carrier_id=carrier_id,
+        facility_id=facility_id,
+        cutoff_date=cutoff_date,
+        position=(Criterion.objects.count() + 1),
+    )
+    record_audit(actor, "criterion.added", criterion)
+    return criterion

@@ -26,7 +26,7 @@ from . import contracts, fees, services
 from . import services_allocation as allocation
 from .criteria import TIE_BREAK_CHAIN, ensure_default_catalogue
 from .explanations import explain
-from .models import AgeGroup, CareHours, Facility, Wish
+from .models import AgeGroup, CareHours, Carrier, Facility, Wish
 from .models_allocation import (
     GLOBAL_KINDS,
     AllocationPolicy,
@@ -144,7 +144,31 @@ def run_compare(request):
 def criteria_edit(request):
     ensure_default_catalogue()
     errors = {}
-    if request.method == "POST":
+    if request.method == "POST" and request.POST.get("action") == "add":
+        from .criteria import add_criterion
+
+        cutoff = request.POST.get("new_cutoff_date", "")
+        try:
+            add_criterion(
+                request.user,
+                kind=request.POST.get("new_kind", ""),
+                title=request.POST.get("new_title", ""),
+                explanation=request.POST.get("new_explanation", ""),
+                title_en=request.POST.get("new_title_en", ""),
+                explanation_en=request.POST.get("new_explanation_en", ""),
+                points=_int(request.POST.get("new_points"), 999),
+                carrier_id=_int(request.POST.get("new_carrier")),
+                facility_id=_int(request.POST.get("new_facility")),
+                cutoff_date=date.fromisoformat(cutoff) if cutoff else None,
+            )
+        except (ValidationError, ValueError) as exc:
+            errors = getattr(
+                exc, "message_dict", {"new_cutoff_date": [_("Bitte ein Datum angeben.")]}
+            )
+        else:
+            messages.success(request, _("Das Kriterium wurde angelegt."))
+            return redirect("allocation-criteria")
+    elif request.method == "POST":
         try:
             allocation_edit_criteria(request)
         except ValidationError as exc:
@@ -160,6 +184,8 @@ def criteria_edit(request):
             "errors": errors,
             "kinds": CriterionKind.choices,
             "policy": AllocationPolicy.current(),
+            "carriers": Carrier.objects.order_by("name"),
+            "facilities": Facility.objects.order_by("name").only("pk", "name"),
         },
     )
 

@@ -359,3 +359,38 @@ def test_carriers_edit_their_contract_template_and_contracts_use_it(city, market
         == 404
     )
     assert market["client"].get("/verwaltung/vertragsvorlage/").status_code == 404
+
+
+def test_the_youth_office_adds_a_carrier_rule_that_counts_only_at_that_carrier(city, market):
+    from registrations.allocation_db import build_instance
+    from registrations.models_allocation import ApplicationCircumstances
+
+    office = staff(city, "jugendamt@bochum.test", "youth_office")
+    kitas = market["kitas"]
+    with tenant_context(city):
+        carrier = kitas[1].carrier
+    base = {"action": "add", "new_kind": "carrier_rule", "new_title": "Gemeindemitglied"}
+    base |= {"new_explanation": "Sie gehören zur Gemeinde des Trägers.", "new_points": "6"}
+    refused = office.post("/verwaltung/aufnahmekriterien/", base).content.decode()
+    assert "braucht einen Träger" in refused
+    assert (
+        office.post(
+            "/verwaltung/aufnahmekriterien/", base | {"new_carrier": carrier.pk}
+        ).status_code
+        == 302
+    )
+    with tenant_context(city):
+        rule = Criterion.objects.get(title="Gemeindemitglied")
+        application = market["second"]
+        info, _ = ApplicationCircumstances.objects.get_or_create(application=application)
+        info.carrier_rules.add(rule)
+        Offer.objects.all().delete()
+        doc = build_instance(kita_year(), ["UE3"], seed=1).document
+        child = next(c for c in doc["children"] if c["id"] == f"k{application.children.get().pk}")
+        without = build_instance(kita_year(), ["UE3"], seed=1, weights={rule.pk: 0}).document
+        plain = next(c for c in without["children"] if c["id"] == child["id"])
+        for wish, other in zip(child["wishes"], plain["wishes"], strict=True):
+            fid = int(wish["facility"][1:])
+            same_carrier = fid in {k.pk for k in kitas if k.carrier_id == carrier.pk}
+            assert wish["priority"] - other["priority"] == (6 if same_carrier else 0)
+    assert "Gemeindemitglied" in client_for(city).get("/aufnahmekriterien/").content.decode()
