@@ -2,6 +2,7 @@
 
 from tenants.accounts.models import Role
 
+from .middleware import subscription_for_request
 from .models import SubscriptionState
 
 NOTICE_STATES = (
@@ -12,14 +13,11 @@ NOTICE_STATES = (
 
 
 def billing(request):
-    subscription = getattr(request, "subscription", None)
     user = getattr(request, "user", None)
-    if (
-        subscription is None
-        or subscription.state not in NOTICE_STATES
-        or not getattr(user, "is_authenticated", False)
-        or user.role == Role.PARENT
-    ):
+    if not getattr(user, "is_authenticated", False) or user.role == Role.PARENT:
+        return {}  # no lookup for parents and visitors (the portal's hot path)
+    subscription = subscription_for_request(request)
+    if subscription is None or subscription.state not in NOTICE_STATES:
         return {}
     return {
         "billing_notice": subscription,

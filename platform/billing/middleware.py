@@ -22,24 +22,34 @@ class SubscriptionStateMiddleware:
 
     def __call__(self, request):
         tenant = getattr(request, "tenant", None)
-        request.subscription = None
         if tenant is not None and tenant.schema_name != "public":
-            request.subscription = subscription_of(tenant)
-            subscription = request.subscription
-            if (
-                subscription is not None
-                and subscription.is_read_only
-                and request.method not in SAFE_METHODS
-                and _is_staff(request.user)
-                and not _always_allowed(request.path)
-            ):
-                return render(
-                    request,
-                    "billing/read_only.html",
-                    {"subscription": subscription},
-                    status=403,
-                )
+            # looked up only when needed: never on a parent's or anonymous request
+            if request.method not in SAFE_METHODS and _is_staff(request.user):
+                subscription = subscription_for_request(request)
+                if (
+                    subscription is not None
+                    and subscription.is_read_only
+                    and not _always_allowed(request.path)
+                ):
+                    return render(
+                        request,
+                        "billing/read_only.html",
+                        {"subscription": subscription},
+                        status=403,
+                    )
         return self.get_response(request)
+
+
+def subscription_for_request(request):
+    """The tenant's subscription, read at most once per request."""
+    if not hasattr(request, "_billing_subscription"):
+        tenant = getattr(request, "tenant", None)
+        request._billing_subscription = (
+            subscription_of(tenant)
+            if tenant is not None and tenant.schema_name != "public"
+            else None
+        )
+    return request._billing_subscription
 
 
 def _is_staff(user) -> bool:

@@ -202,3 +202,31 @@ def test_a_support_link_for_one_tenant_does_not_open_another(city, other_city, c
     assert client_for(other_city).get(path).status_code == 403
     with tenant_context(other_city):
         assert not get_user_model().objects.filter(email__startswith="support-").exists()
+
+
+@pytest.mark.parametrize("tenant_role", ["city", "employer"])
+def test_platform_urls_do_not_exist_on_tenant_hosts(request, tenant_role, stripe_double):
+    tenant = request.getfixturevalue(tenant_role)
+    client = client_for(tenant)
+    assert client.get("/anmelden/").status_code == 404
+    assert client.get("/anmelden/subdomain-pruefen/", {"slug": "x"}).status_code == 404
+    assert (
+        client.post("/stripe/webhook/", data="{}", content_type="application/json").status_code
+        == 404
+    )
+    assert client.get("/admin/billing/tenantaccount/").status_code == 404
+
+
+def test_tenant_urls_do_not_exist_on_the_platform_host(platform_client):
+    for path in ("/verwaltung/abrechnung/", "/verwaltung/einrichtung/", "/support/eintritt/x/"):
+        assert platform_client.get(path).status_code == 404
+
+
+def test_the_employer_admin_has_the_billing_page_too(employer):
+    subscription = Subscription.objects.create(
+        tenant=employer, plan=Plan.objects.get(code="belegplaetze-10"), state="trial",
+        payment_route="checkout",
+    )  # fmt: skip
+    admin = logged_in(employer, "admin@rk.test", "tenant_admin")
+    page = admin.get("/verwaltung/abrechnung/").content.decode()
+    assert "bis 10 Belegplätze" in page and subscription.get_state_display() in page

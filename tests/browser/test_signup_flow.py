@@ -1,6 +1,7 @@
 """An organisation signs up in real Chromium: platform site → sign-up → email verification →
 subdomain with live check → plan → Stripe Checkout (the local test double, SEPA) → provisioning
-progress (a real Celery worker) → the new tenant's home page."""
+progress (a real Celery worker) → the new tenant's home page → the first admin's invitation,
+password, districts and facility import from the template."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from django.db import connection
 from playwright.sync_api import expect
 
 from tests.browser.conftest import free_port
+from tests.onboarding.test_facility_import import ROWS, as_csv
 from tests.stripe_double import StripeDouble
 from tests.worker import celery_worker, database_url
 
@@ -72,6 +74,18 @@ def verification_link(django_db_blocker) -> str:
         connection.set_schema_to_public()
         message = OutboxMessage.objects.filter(subject__icontains="E-Mail").order_by("-pk").first()
         return re.search(r"http://\S+", message.body_text).group(0)
+
+
+def invitation_link(django_db_blocker, tenant) -> str:
+    from django_tenants.utils import tenant_context
+
+    from tenants.common.models import OutboxMessage
+
+    with django_db_blocker.unblock():
+        with tenant_context(tenant):
+            message = OutboxMessage.objects.get()
+        connection.set_schema_to_public()
+    return re.search(r"http://\S+/konto/passwort/neu/\S+/", message.body_text).group(0)
 
 
 def test_an_organisation_signs_up_pays_by_sepa_and_lands_on_its_new_portal(
@@ -136,8 +150,39 @@ def test_an_organisation_signs_up_pays_by_sepa_and_lands_on_its_new_portal(
 
     with django_db_blocker.unblock():
         application = SignupApplication.objects.get(slug=slug)
-        subscription = Subscription.objects.get(tenant__slug=slug)
+        subscription = Subscription.objects.select_related("tenant").get(tenant__slug=slug)
     assert application.status == "ready" and subscription.state == "trial"
     seconds = application.provisioning_seconds
     print(f"payment confirmation → ready tenant: {seconds:.2f} s (worker, file broker)")
     assert seconds is not None and seconds > 0
+
+    # the first admin follows the invitation, sets a password and imports the facilities
+    page.goto(invitation_link(django_db_blocker, subscription.tenant))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Neues Passwort festlegen")
+    page.fill("#id_new_password1", "Kita-Portal-Start-2027!")
+    page.fill("#id_new_password2", "Kita-Portal-Start-2027!")
+    page.get_by_role("button", name="Passwort speichern").click()
+    page.goto(f"http://{slug}.localhost:{signup_stack['port']}/konto/anmelden/")
+    page.fill("#id_username", f"it@{slug}.example.org")
+    page.fill("#id_password", "Kita-Portal-Start-2027!")
+    page.get_by_role("button", name="Anmelden").last.click()
+    page.goto(f"http://{slug}.localhost:{signup_stack['port']}/verwaltung/einrichtung/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Portal einrichten")
+    steps.check("checklist")
+    page.get_by_role("link", name="Bezirke anlegen").click()
+    for district in ("Nord", "Süd"):
+        page.get_by_label("Name des Bezirks").fill(district)
+        page.get_by_role("button", name="Anlegen").click()
+    page.get_by_role("link", name="Zurück zur Checkliste").click()
+    page.get_by_role("link", name="Träger und Kitas importieren").click()
+    page.get_by_label("Datei (CSV oder XLSX nach Vorlage)").set_input_files(
+        files=[{"name": "kitas.csv", "mimeType": "text/csv", "buffer": as_csv(ROWS)}]
+    )
+    page.get_by_role("button", name="Prüfen und importieren").click()
+    expect(page.locator("#import-report")).to_contain_text("3 Zeilen: 3 Kitas neu")
+    steps.check("facility-import")
+    page.get_by_role("link", name="Zurück zur Checkliste").click()
+    expect(page.locator("[data-item=facilities]")).to_have_attribute("data-done", "yes")
+    expect(page.locator("[data-item=districts]")).to_have_attribute("data-done", "yes")
+    page.goto(f"http://{slug}.localhost:{signup_stack['port']}/")
+    expect(page.get_by_text("Kita Sonnenblume")).to_be_visible()
