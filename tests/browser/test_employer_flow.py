@@ -205,3 +205,107 @@ def test_hr_surveys_staff_issues_a_code_and_sees_the_redeemed_place(
     expect(page.locator("#total-used")).to_have_text("1")
     expect(page.locator("#reserved-chart")).to_be_visible()
     steps.check("dashboard")
+
+
+def test_every_new_page_passes_axe(
+    page, steps, portal_server, browser_city, browser_employer, django_db_blocker
+):
+    """HR's pages (agreement detail, daycare, survey editing, place request) and the youth
+    office's agreement pages, each checked with axe-core."""
+    from django.contrib.auth import get_user_model
+
+    from employer_quota import daycare, surveys
+    from employer_quota.agreements.models import Agreement
+
+    class Hr:
+        pk, role = None, "hr"
+
+    with django_db_blocker.unblock():
+        with tenant_context(browser_city):
+            if not get_user_model().objects.filter(email="ja@browser-city.test").exists():
+                get_user_model().objects.create_user(
+                    email="ja@browser-city.test", password=PASSWORD, role="youth_office"
+                )
+        with tenant_context(browser_employer):
+            from employer_quota.models import CompanyDaycare
+
+            if not CompanyDaycare.objects.exists():
+                from datetime import time as clock
+
+                kita = daycare.save_daycare(
+                    Hr(),
+                    name="Werkskita",
+                    street="Am Werk 1",
+                    postcode="52349",
+                    city="Düren",
+                    opens_at=clock(7),
+                    closes_at=clock(17),
+                    monthly_fee=Decimal("150"),
+                )
+                group = daycare.add_group(
+                    Hr(),
+                    kita,
+                    name="Krümel",
+                    room="1",
+                    capacity=5,
+                    min_age_months=4,
+                    max_age_months=36,
+                )
+                daycare.add_educator(
+                    Hr(),
+                    kita,
+                    name="Erika Fach",
+                    qualification="Erzieherin",
+                    weekly_hours=Decimal("39"),
+                    group=group,
+                )
+                daycare.register_application(
+                    Hr(),
+                    kita,
+                    child_first_name="Pia",
+                    child_birth_date=date(2025, 1, 1),
+                    parent_name="Paul Werk",
+                    parent_email="paul@werk.test",
+                    start_date=date(2026, 2, 1),
+                    weekly_hours=30,
+                )
+                daycare.set_listing(Hr(), kita, browser_city)
+            draft = surveys.create_survey(Hr(), title="Entwurf Axe")
+        agreement = Agreement.objects.filter(employer=browser_employer).first()
+        connection.set_schema_to_public()
+
+    port = portal_server.rsplit(":", 1)[1]
+    employer_base = f"http://{browser_employer.slug}.localhost:{port}"
+    login(page, employer_base, "hr@browser-employer.test")
+    for path, label in [
+        ("/", "employer-home"),
+        (f"/belegplaetze/{agreement.pk}/", "hr-agreement"),
+        ("/betriebskita/", "daycare"),
+        ("/umfragen/", "surveys"),
+        (f"/umfragen/{draft.pk}/", "survey-draft-edit"),
+        ("/belegplaetze/anfrage/", "place-request"),
+        ("/codes/", "codes-list"),
+    ]:
+        page.goto(employer_base + path)
+        for details in page.locator("details").all():
+            details.evaluate("element => element.open = true")
+        steps.check(label)
+
+    office = page.context.browser.new_context(locale="de-DE").new_page()
+    office_steps = type(steps)(office, "youth-office-agreements")
+    login(office, portal_server, "ja@browser-city.test")
+    for path, label in [
+        ("/", "finder-with-company-daycare"),
+        ("/verwaltung/", "backoffice"),
+        ("/verwaltung/belegplaetze/", "agreements"),
+        ("/verwaltung/belegplaetze/neu/", "agreement-new"),
+        (f"/verwaltung/belegplaetze/{agreement.pk}/", "agreement-detail"),
+        ("/verwaltung/belegplaetze/berechtigte/", "eligible"),
+    ]:
+        office.goto(portal_server + path)
+        office_steps.check(label)
+    office.goto(portal_server + "/verwaltung/belegplaetze/")
+    expect(office.locator("main")).to_contain_text("Beispielwerke GmbH")
+    office.goto(portal_server + "/")
+    expect(office.locator(".company-daycares")).to_contain_text("nur für Beschäftigte von")
+    office.context.close()
