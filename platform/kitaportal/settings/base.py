@@ -216,8 +216,17 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "flush-outbox": {"task": "tenants.common.tasks.flush_outbox", "schedule": 60.0},
-    "billing-retry-signups": {"task": "billing.tasks.retry_stuck_signups", "schedule": 120.0},
-    "billing-housekeeping": {"task": "billing.tasks.housekeeping", "schedule": 3600.0},
+    # platform-wide (public schema only; TenantAwareScheduler would fan them out otherwise)
+    "billing-retry-signups": {
+        "task": "billing.tasks.retry_stuck_signups",
+        "schedule": 120.0,
+        "tenant_schemas": ["public"],
+    },
+    "billing-housekeeping": {
+        "task": "billing.tasks.housekeeping",
+        "schedule": 3600.0,
+        "tenant_schemas": ["public"],
+    },
     "agreement-releases": {
         "task": "employer_quota.agreements.tasks.apply_agreement_releases",
         "schedule": 3600.0,
