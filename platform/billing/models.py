@@ -274,6 +274,8 @@ class Invoice(models.Model):
     status = models.CharField(_("Status"), max_length=20)
     collection_method = models.CharField(max_length=30)
     lines = models.JSONField(default=list)
+    # XRechnung (CII XML) of invoice-paying tenants, produced when Stripe finalises the invoice
+    xrechnung = models.TextField(_("XRechnung"), blank=True)
 
     class Meta:
         verbose_name = _("Rechnung")

@@ -592,6 +592,15 @@ def _record_invoice(subscription: Subscription, invoice: dict) -> Invoice:
             "lines": lines,
         },
     )
+    if subscription.payment_route == PaymentRoute.INVOICE and not record.xrechnung:
+        from .xrechnung import build_xrechnung
+
+        try:
+            record.xrechnung = build_xrechnung(record, subscription).decode("utf-8")
+        except Exception as exc:  # produced again on download; the state change must not wait
+            logger.error("xrechnung not produced: %s", type(exc).__name__)
+        else:
+            record.save(update_fields=["xrechnung"])
     return record
 
 

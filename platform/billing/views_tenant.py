@@ -93,7 +93,11 @@ def invoice_xrechnung(request, pk: int):
     if subscription is None or subscription.payment_route != PaymentRoute.INVOICE:
         raise Http404
     invoice = get_object_or_404(Invoice, pk=pk, tenant_id=request.tenant.pk)
-    xml = build_xrechnung(invoice, subscription)
+    xml = (
+        invoice.xrechnung.encode("utf-8")
+        if invoice.xrechnung
+        else build_xrechnung(invoice, subscription)
+    )
     response = HttpResponse(xml, content_type="application/xml; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="xrechnung-{invoice.number}.xml"'
     return response

@@ -258,6 +258,16 @@ def test_an_invoice_for_an_invoice_paying_tenant_is_recorded_for_its_xrechnung(
     invoice = Invoice.objects.get(tenant=subscription.tenant)
     assert invoice.net_cents == 69000 and invoice.tax_cents == 13110
     assert invoice.due_date is not None and invoice.collection_method == "send_invoice"
+    # every invoice of an invoice-paying tenant is produced as a valid XRechnung right away
+    from pathlib import Path
+
+    import drafthorse
+    from lxml import etree
+
+    xsd = Path(drafthorse.__file__).parent / "schema" / "Factur-X_1.0.07_EN16931.xsd"
+    document = etree.fromstring(invoice.xrechnung.encode())
+    etree.XMLSchema(etree.parse(str(xsd))).assertValid(document)
+    assert subscription.leitweg_id.encode() in invoice.xrechnung.encode()
 
 
 def test_an_event_in_another_api_version_is_refused_so_stripe_retries(
