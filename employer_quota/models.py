@@ -122,6 +122,8 @@ class Invitation(models.Model):
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField(blank=True)  # wiped once handed to the outbox
     token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    # the queued email (tenants.common.OutboxMessage): delivered, retried or failed there
+    outbox_id = models.BigIntegerField(null=True, blank=True)
     status = models.CharField(max_length=7, choices=Status.choices, default=Status.PENDING)
     used = models.BooleanField(default=False)
 

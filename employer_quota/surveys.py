@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -299,7 +299,7 @@ def send_invitations(survey_id: int, base_url: str, batch: int = 200) -> dict[st
                     validate_email(invitation.email)
                     token = secrets.token_urlsafe(24)
                     with transaction.atomic():
-                        queue_email(
+                        message = queue_email(
                             to=[invitation.email],
                             subject=_("Umfrage: %(title)s") % {"title": survey.title},
                             text=render_to_string(
@@ -311,13 +311,14 @@ def send_invitations(survey_id: int, base_url: str, batch: int = 200) -> dict[st
                             ),
                         )
                     invitation.token_hash = token_hash(token)
+                    invitation.outbox_id = message.pk
                     invitation.status = Invitation.Status.SENT
                     counts["sent"] += 1
                 except Exception:  # noqa: BLE001 — a bad address must not stop the others
                     invitation.status = Invitation.Status.FAILED
                     counts["failed"] += 1
                 invitation.email = ""
-                invitation.save(update_fields=["token_hash", "status", "email"])
+                invitation.save(update_fields=["token_hash", "outbox_id", "status", "email"])
             survey.invitations_sent = survey.invitations.filter(
                 status=Invitation.Status.SENT
             ).count()
@@ -325,6 +326,28 @@ def send_invitations(survey_id: int, base_url: str, batch: int = 200) -> dict[st
                 status=Invitation.Status.FAILED
             ).count()
             survey.save(update_fields=["invitations_sent", "invitations_failed"])
+
+
+def invitation_progress(survey: Survey) -> dict[str, int]:
+    """Delivery of the invitations as the outbox reports it: queued (not yet delivered,
+    retried on errors), delivered, failed (refused by the mail server after all retries) and
+    invalid (address refused before sending)."""
+    from tenants.common.models import OutboxMessage
+
+    ids = list(survey.invitations.exclude(outbox_id=None).values_list("outbox_id", flat=True))
+    by_status = dict(
+        OutboxMessage.objects.filter(pk__in=ids)
+        .values_list("status")
+        .annotate(n=models.Count("pk"))
+    )
+    return {
+        "invited": survey.invited,
+        "queued": by_status.get(OutboxMessage.Status.PENDING, 0)
+        + survey.invitations.filter(status=Invitation.Status.PENDING).count(),
+        "delivered": by_status.get(OutboxMessage.Status.SENT, 0),
+        "failed": by_status.get(OutboxMessage.Status.FAILED, 0),
+        "invalid": survey.invitations.filter(status=Invitation.Status.FAILED).count(),
+    }
 
 
 def _validate_answers(survey: Survey, data: dict) -> dict:

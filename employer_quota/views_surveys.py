@@ -102,6 +102,7 @@ def survey_detail(request, pk: int):
             "questions": survey.questions.all(),
             "link": link,
             "responses": survey.responses.count(),
+            "progress": surveys.invitation_progress(survey) if survey.invited else None,
             "kinds": Question.Kind.choices,
         },
     )

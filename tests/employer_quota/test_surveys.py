@@ -87,6 +87,13 @@ def test_invitations_are_sent_by_the_task_with_progress_and_a_bad_address_does_n
         assert not Invitation.objects.exclude(email="").exists(), "addresses are wiped"
         assert surveys.send_invitations(survey.pk, "http://x/") == {"sent": 0, "failed": 0}
         assert OutboxMessage.objects.filter(subject__contains="Bedarf 2027").count() == 2
+        progress = surveys.invitation_progress(survey)
+        assert (progress["queued"], progress["delivered"], progress["invalid"]) == (2, 0, 1)
+        first, second = Invitation.objects.exclude(outbox_id=None).order_by("pk")
+        OutboxMessage.objects.filter(pk=first.outbox_id).update(status="sent")
+        OutboxMessage.objects.filter(pk=second.outbox_id).update(status="failed")  # bounced
+        progress = surveys.invitation_progress(survey)
+        assert (progress["queued"], progress["delivered"], progress["failed"]) == (0, 1, 1)
 
 
 def test_answers_are_anonymous_single_use_per_invitation_and_tokens_go_on_close(employer, survey):
