@@ -271,3 +271,27 @@ def test_the_sign_up_form_sends_at_most_three_links_an_hour_to_one_address(tenan
         )  # fmt: skip
     assert "gerade schon Links verschickt" in info.value.message_dict["email"][0]
     assert OutboxMessage.objects.count() == 3
+
+
+def test_an_employer_signs_up_by_reserved_places_and_gets_an_employer_tenant(
+    stripe_double, tenant_registry
+):
+    with pytest.raises(services.SignupError):
+        signup_through_services(stripe_double, slug="firma", tenant_type="employer")  # a city plan
+    SignupApplication.objects.all().delete()
+    application, url = signup_through_services(
+        stripe_double, slug="firma", tenant_type="employer", plan="belegplaetze-10",
+        email="hr@firma.test",
+    )  # fmt: skip
+    stripe_double.complete_checkout(application.stripe_checkout_session_id, payment_method="card")
+    services.confirm_checkout_session(
+        stripe_double.objects[application.stripe_checkout_session_id], "test"
+    )
+    services.provision_signup(application.pk)
+    tenant = Tenant.objects.get(slug="firma")
+    assert tenant.type == "employer"
+    assert Subscription.objects.get(tenant=tenant).plan.label == "bis 10 Belegplätze"
+    with tenant_context(tenant):
+        from django.contrib.auth import get_user_model
+
+        assert get_user_model().objects.get().role == "tenant_admin"
