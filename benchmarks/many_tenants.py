@@ -9,8 +9,8 @@ unset. The demo and test databases are never touched.
 What it measures (platform/docs/scaling.md cites the figures):
 
 1. setup: ``kitaportal migrate``; the municipality template is migrated back by one
-   registrations migration; N tenants are cloned (9 in 10 municipalities, 1 in 10 employers),
-   timed per hundred, so the cost of a clone as the catalog grows shows.
+   registrations migration; N tenants are provisioned from the templates' blueprints (9 in 10
+   municipalities, 1 in 10 employers), timed per hundred, so the cost as the catalog grows shows.
 2. catalog: database and system-catalog size, relations and files per tenant.
 3. connections: a new connection plus the first query in a tenant schema (cold caches), the
    same query again (warm), and the memory a single backend holds after it has touched 1, 100,
@@ -99,16 +99,16 @@ def hold_back_one_migration() -> tuple[tuple[str, str], tuple[str, str]]:
 
 
 def clone_many(count: int, figures: dict) -> list[str]:
-    """N tenants as provision_tenant makes them (registry row, domain, clone in DATA mode, audit
-    entry, one transaction each), without re-validating the generated, unique names."""
+    """N tenants as provision_tenant makes them (registry row, domain, the template's blueprint
+    replayed, audit entry, one transaction each), without re-validating the generated, unique
+    names. (The figures keep their names clone_*; before ADR 0006 this was clone_schema.)"""
     from django.db import connection, transaction
-    from django_tenants.clone import CloneSchema
 
+    from tenants.blueprint import provision_schema
     from tenants.common.services import record_audit
     from tenants.models import Domain, Tenant
 
     connection.set_schema_to_public()
-    CloneSchema()._create_clone_schema_function()
     schemas, per_hundred = [], []
     started = last = time.perf_counter()
     for i in range(count):
@@ -123,11 +123,8 @@ def clone_many(count: int, figures: dict) -> list[str]:
             )
             tenant.save()
             Domain.objects.create(domain=tenant.hostname, tenant=tenant, is_primary=True)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT clone_schema(%s, %s, 'DATA')",
-                    [f"template_{tenant_type}", tenant.schema_name],
-                )
+            if not provision_schema(f"template_{tenant_type}", tenant.schema_name):
+                raise SystemExit(f"template_{tenant_type} has no blueprint")
             record_audit(None, "tenant.provisioned", tenant, tenant_type=tenant_type)
         schemas.append(tenant.schema_name)
         if (i + 1) % 100 == 0:
@@ -135,7 +132,9 @@ def clone_many(count: int, figures: dict) -> list[str]:
             per_hundred.append(now - last)
             last = now
             if (i + 1) % 500 == 0 or i + 1 == count:
-                say("setup", f"{i + 1}/{count} cloned, the last 100 in {per_hundred[-1]:.1f} s")
+                say(
+                    "setup", f"{i + 1}/{count} provisioned, the last 100 in {per_hundred[-1]:.1f} s"
+                )
     total = time.perf_counter() - started
     figures["clone_total_s"] = round(total, 1)
     figures["clone_first_100_s"] = round(per_hundred[0], 2) if per_hundred else None
