@@ -51,7 +51,9 @@ class Agreement(models.Model):
         related_name="agreements_taken",
         verbose_name=_("Arbeitgeber"),
     )
-    facility_id = models.BigIntegerField(_("Kita-ID (Schema der Kommune)"))
+    # Either one facility or all facilities of a carrier (ids in the municipality's schema).
+    facility_id = models.BigIntegerField(_("Kita-ID (Schema der Kommune)"), null=True, blank=True)
+    carrier_id = models.BigIntegerField(_("Träger-ID (Schema der Kommune)"), null=True, blank=True)
     facility_name = models.CharField(_("Kita"), max_length=200)
     status = models.CharField(
         _("Status"), max_length=10, choices=Status.choices, default=Status.PROPOSED
@@ -71,6 +73,13 @@ class Agreement(models.Model):
         verbose_name_plural = _("Belegplatz-Vereinbarungen")
         ordering = ["facility_name", "pk"]
         indexes = [models.Index(fields=["municipality", "employer", "status"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(facility_id__isnull=False, carrier_id__isnull=True)
+                | models.Q(facility_id__isnull=True, carrier_id__isnull=False),
+                name="agreement_one_facility_or_carrier",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.facility_name}"
@@ -174,6 +183,8 @@ class PlaceClaim(models.Model):
         Agreement, on_delete=models.PROTECT, related_name="claims", verbose_name=_("Vereinbarung")
     )
     token = models.UUIDField(_("Kennung"), default=uuid.uuid4, unique=True, editable=False)
+    # the Kita the claim is for (for a carrier-wide agreement: the wished Kita of that carrier)
+    facility_id = models.BigIntegerField(_("Kita-ID (Schema der Kommune)"), null=True, blank=True)
     kita_year = models.PositiveSmallIntegerField(_("Kita-Jahr"))
     state = models.CharField(
         _("Stand"), max_length=10, choices=State.choices, default=State.CLAIMED

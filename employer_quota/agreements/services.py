@@ -107,12 +107,18 @@ def propose_agreement(
     *,
     municipality: Tenant,
     employer: Tenant,
-    facility_id: int,
+    facility_id: int | None = None,
     facility_name: str,
     terms: Terms,
+    carrier_id: int | None = None,
 ) -> Agreement:
-    """The municipality (youth office or carrier) proposes an agreement to an employer."""
+    """The municipality (youth office or carrier) proposes an agreement to an employer, for one
+    facility or for all facilities of a carrier (`carrier_id`; `facility_name` is the label)."""
     errors = validate_terms(terms)
+    if (facility_id is None) == (carrier_id is None):
+        errors.setdefault("facility", []).append(
+            _("Bitte wählen Sie entweder eine Kita oder einen Träger.")
+        )
     if municipality.type != TenantType.MUNICIPALITY:
         errors.setdefault("municipality", []).append(_("Nur Kommunen schlagen Vereinbarungen vor."))
     if employer.type != TenantType.EMPLOYER or not employer.is_active or employer.is_template:
@@ -123,6 +129,7 @@ def propose_agreement(
         municipality=municipality,
         employer=employer,
         facility_id=facility_id,
+        carrier_id=carrier_id,
         facility_name=facility_name[:200],
     )
     AgreementVersion.objects.create(
@@ -131,7 +138,14 @@ def propose_agreement(
         proposed_by_role=getattr(actor, "role", ""),
         **terms.as_fields(),
     )
-    record_audit(actor, "agreement_proposed", agreement, employer=employer.pk, facility=facility_id)
+    record_audit(
+        actor,
+        "agreement_proposed",
+        agreement,
+        employer=employer.pk,
+        facility=facility_id,
+        carrier=carrier_id,
+    )
     return agreement
 
 
@@ -332,7 +346,9 @@ def upcoming_releases(agreements, today: date | None = None, horizon_days: int =
     return sorted(rows, key=lambda row: (row["date"], row["agreement"].pk))
 
 
-def claim_place(agreement: Agreement, kita_year: int) -> PlaceClaim | None:
+def claim_place(
+    agreement: Agreement, kita_year: int, facility_id: int | None = None
+) -> PlaceClaim | None:
     """Claim one reserved place for an eligible child, if one is free. Caller holds a
     transaction; the agreement row is locked so two claims cannot take the last place."""
     agreement = (
@@ -344,7 +360,11 @@ def claim_place(agreement: Agreement, kita_year: int) -> PlaceClaim | None:
         return None
     if occupancy(agreement, kita_year).free <= 0:
         return None
-    return PlaceClaim.objects.create(agreement=agreement, kita_year=kita_year)
+    return PlaceClaim.objects.create(
+        agreement=agreement,
+        kita_year=kita_year,
+        facility_id=facility_id if facility_id is not None else agreement.facility_id,
+    )
 
 
 def set_claim_state(token, state: str) -> int:

@@ -25,22 +25,43 @@ from .models import EmployerEligibility
 
 
 def reserves_for_round(as_of: date) -> dict[tuple[int, str, int], list[tuple[str, int]]]:
-    """Reserved places per category for the Kita year of `as_of` (the round's start date)."""
+    """Reserved places per category for the Kita year of `as_of` (the round's start date).
+
+    A facility agreement reserves its places (minus released ones) at its facility. A carrier
+    agreement reserves, at each of the carrier's facilities, the places claimed there by
+    eligible children (its unclaimed places cannot be located in one category, so they stay
+    in the general pool of the run)."""
+    from employer_quota.agreements.models import PlaceClaim
+
     kita_year = kita_year_of(as_of)
     result: dict[tuple[int, str, int], dict[str, int]] = {}
+
+    def add(facility_id: int, version, slug: str, places: int) -> None:
+        if places <= 0:
+            return
+        per_employer = result.setdefault((facility_id, version.age_group, version.care_hours), {})
+        per_employer[slug] = per_employer.get(slug, 0) + places
+
     for agreement in agreements.active_agreements(municipality=connection.tenant).order_by("pk"):
         version = agreement.current
         if not agreements.covers(version, as_of):
             continue
-        state = agreements.occupancy(agreement, kita_year)
-        places = state.reserved - state.released
-        if places <= 0:
+        if agreement.facility_id is not None:
+            state = agreements.occupancy(agreement, kita_year)
+            add(
+                agreement.facility_id,
+                version,
+                agreement.employer.slug,
+                state.reserved - state.released,
+            )
             continue
-        key = (agreement.facility_id, version.age_group, version.care_hours)
-        per_employer = result.setdefault(key, {})
-        per_employer[agreement.employer.slug] = (
-            per_employer.get(agreement.employer.slug, 0) + places
+        claims = (
+            agreement.claims.filter(kita_year=kita_year)
+            .exclude(state=PlaceClaim.State.ENDED)
+            .values_list("facility_id", flat=True)
         )
+        for facility_id in claims:
+            add(facility_id, version, agreement.employer.slug, 1)
     return {key: sorted(value.items()) for key, value in result.items()}
 
 

@@ -53,30 +53,40 @@ def _owns(actor, application: Application) -> bool:
 
 def _claim_places(application: Application, employer) -> list:
     """One reserved place per child at the best-ranked wished facility where an active
-    agreement of the employer matches the child's age group and the care hours."""
+    agreement of the employer (for that facility, or for all facilities of its carrier)
+    matches the child's age group and the care hours. Facility agreements come first."""
     tenant = connection.tenant
     by_facility: dict[int, list] = {}
+    by_carrier: dict[int, list] = {}
     for agreement in agreements.active_agreements(employer=employer, municipality=tenant):
-        by_facility.setdefault(agreement.facility_id, []).append(agreement)
-    if not by_facility:
+        if agreement.facility_id is not None:
+            by_facility.setdefault(agreement.facility_id, []).append(agreement)
+        else:
+            by_carrier.setdefault(agreement.carrier_id, []).append(agreement)
+    if not by_facility and not by_carrier:
         return []
-    wishes = application.wishes.exclude(
-        status__in=[WishStatus.WITHDRAWN, WishStatus.DECLINED]
-    ).order_by("rank")
+    wishes = (
+        application.wishes.exclude(status__in=[WishStatus.WITHDRAWN, WishStatus.DECLINED])
+        .select_related("facility")
+        .order_by("rank")
+    )
     kita_year = kita_year_of(application.start_date)
     tokens = []
     for child in application.children.all():
         age_group = age_group_at(child.birth_date, application.start_date)
         for wish in wishes:
             claim = None
-            for agreement in by_facility.get(wish.facility_id, []):
+            candidates = by_facility.get(wish.facility_id, []) + by_carrier.get(
+                wish.facility.carrier_id, []
+            )
+            for agreement in candidates:
                 version = agreement.current
                 if (
                     version.age_group == age_group
                     and version.care_hours == application.care_hours
                     and agreements.covers(version, application.start_date)
                 ):
-                    claim = agreements.claim_place(agreement, kita_year)
+                    claim = agreements.claim_place(agreement, kita_year, wish.facility_id)
                     if claim is not None:
                         break
             if claim is not None:
@@ -206,7 +216,7 @@ def sync_eligibilities() -> dict[str, int]:
         elif claims:
             contracted = _contracted_facilities(application)
             for token, claim in claims.items():
-                if claim.agreement.facility_id in contracted:
+                if (claim.facility_id or claim.agreement.facility_id) in contracted:
                     if claim.state != PlaceClaim.State.OCCUPIED:
                         occupied += agreements.set_claim_state(token, PlaceClaim.State.OCCUPIED)
                 elif contracted:

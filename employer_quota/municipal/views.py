@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -35,10 +35,23 @@ agreement_staff_required = roles_required(Role.YOUTH_OFFICE, Role.TENANT_ADMIN, 
 youth_office_required = roles_required(Role.YOUTH_OFFICE, Role.TENANT_ADMIN)
 
 
+def _visible_carriers(user):
+    from registrations.models import Carrier
+
+    if user.role in (Role.YOUTH_OFFICE, Role.TENANT_ADMIN):
+        return Carrier.objects.all()
+    assignment = getattr(user, "staff_assignment", None)
+    if user.role == Role.CARRIER_STAFF and assignment is not None and assignment.carrier_id:
+        return Carrier.objects.filter(pk=assignment.carrier_id)
+    return Carrier.objects.none()
+
+
 def _visible_agreements(user):
     facility_ids = list(visible_facilities(user).values_list("pk", flat=True))
+    carrier_ids = list(_visible_carriers(user).values_list("pk", flat=True))
     return (
-        Agreement.objects.filter(municipality=connection.tenant, facility_id__in=facility_ids)
+        Agreement.objects.filter(municipality=connection.tenant)
+        .filter(Q(facility_id__in=facility_ids) | Q(carrier_id__in=carrier_ids))
         .select_related("employer", "current")
         .prefetch_related("versions")
     )
@@ -52,15 +65,31 @@ class ProposeForm(TermsForm):
     employer = forms.ModelChoiceField(
         label=gettext_lazy("Arbeitgeber"), queryset=Tenant.objects.none()
     )
-    facility = forms.ModelChoiceField(label=gettext_lazy("Kita"), queryset=None)
+    facility = forms.ModelChoiceField(label=gettext_lazy("Kita"), queryset=None, required=False)
+    carrier = forms.ModelChoiceField(
+        label=gettext_lazy("oder alle Kitas eines Trägers"),
+        queryset=None,
+        required=False,
+        help_text=gettext_lazy(
+            "Bei einem Träger gelten die Plätze in jeder seiner Kitas; im Vergabelauf sind die "
+            "beanspruchten Plätze in der jeweils gewünschten Kita reserviert."
+        ),
+    )
 
-    field_order = ["employer", "facility"]
+    field_order = ["employer", "facility", "carrier"]
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["employer"].queryset = _employers()
         self.fields["facility"].queryset = visible_facilities(user).only("pk", "name")
+        self.fields["carrier"].queryset = _visible_carriers(user)
         self.order_fields(self.field_order)
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("facility")) == bool(data.get("carrier")):
+            self.add_error("facility", _("Bitte wählen Sie entweder eine Kita oder einen Träger."))
+        return data
 
 
 @agreement_staff_required
@@ -107,14 +136,17 @@ def agreement_new(request):
         }
     form = ProposeForm(request.POST or None, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
-        facility = form.cleaned_data["facility"]
+        facility, carrier = form.cleaned_data["facility"], form.cleaned_data["carrier"]
         try:
             agreement = agreements.propose_agreement(
                 request.user,
                 municipality=connection.tenant,
                 employer=form.cleaned_data["employer"],
-                facility_id=facility.pk,
-                facility_name=facility.name,
+                facility_id=facility.pk if facility else None,
+                carrier_id=carrier.pk if carrier else None,
+                facility_name=facility.name
+                if facility
+                else _("alle Kitas von %(carrier)s") % {"carrier": carrier.name},
                 terms=form.terms(),
             )
             if place_request is not None and place_request.status == PlaceRequest.Status.OPEN:
