@@ -294,12 +294,13 @@ def covers(version: AgreementVersion, day: date) -> bool:
 
 
 @transaction.atomic
-def apply_releases(today: date | None = None) -> list[Release]:
+def apply_releases(today: date | None = None, municipality: Tenant | None = None) -> list[Release]:
     """Release rule: on the release date before a Kita year, the places of an active agreement
     that no eligible child has claimed return to the general pool for that year. Idempotent."""
     today = today or timezone.localdate()
     released = []
-    for agreement in active_agreements().select_for_update(of=("self",)):
+    scope = {"municipality": municipality} if municipality is not None else {}
+    for agreement in active_agreements(**scope).select_for_update(of=("self",)):
         version = agreement.current
         for year in version.kita_years():
             deadline = version.release_date(year)

@@ -235,6 +235,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "employer_quota.municipal.tasks.sync_employer_eligibilities",
         "schedule": 900.0,
     },
+    "employer-housekeeping": {
+        "task": "employer_quota.tasks.employer_housekeeping",
+        "schedule": 3600.0,
+    },
     "expire-offers": {"task": "registrations.tasks.expire_offers", "schedule": 600.0},
     "offer-reminders": {"task": "registrations.tasks.send_offer_reminders", "schedule": 3600.0},
 }
