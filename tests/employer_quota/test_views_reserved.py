@@ -329,3 +329,20 @@ def test_a_parent_gets_404_for_another_familys_code_page(city, employer):
         assert not EmployerEligibility.objects.exists()
     office = login(city, "ja3@bochum.test", "youth_office")
     assert office.get(url).status_code == 404
+
+
+def test_the_confirmation_page_leads_to_the_code_page(city):
+    user, application = parent_with_application(city, email="bestaetigt@example.org")
+    page = parent_client(city, user.email).get(
+        f"/voranmeldung/{application.reference}/bestaetigung/"
+    )
+    assert f"/meine-anmeldungen/{application.reference}/arbeitgeber-code/" in page.content.decode()
+
+
+def test_the_employer_pages_speak_english(city, employer, hr):
+    active_agreement(city, employer)
+    hr.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    page = hr.get("/belegplaetze/").content.decode()
+    assert "Reserved places in Kita year" in page and "Monthly cost" in page
+    assert "Eligibility codes for staff" in hr.get("/codes/").content.decode()
+    assert "Needs surveys" in hr.get("/umfragen/").content.decode()
