@@ -346,3 +346,36 @@ def test_the_employer_pages_speak_english(city, employer, hr):
     assert "Reserved places in Kita year" in page and "Monthly cost" in page
     assert "Eligibility codes for staff" in hr.get("/codes/").content.decode()
     assert "Needs surveys" in hr.get("/umfragen/").content.decode()
+
+
+def test_the_code_list_does_not_tell_which_code_was_redeemed_without_consent(city, employer, hr):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from employer_quota.agreements import services as agreements
+    from employer_quota.municipal import services as municipal
+
+    agreement = active_agreement(city, employer)
+    issued = agreements.issue_codes(None, employer, count=2, channel="print")
+    user, application = parent_with_application(city, facility_ids=[agreement.facility_id])
+    with tenant_context(city):
+        municipal.redeem_code(
+            get_user_model().objects.get(pk=user.pk),
+            application,
+            issued[0][1],
+            share_status=False,
+            address="10.5.5.5",
+        )
+    page = hr.get("/codes/").content.decode()
+    states = re.findall(r"<td>(ausgegeben|eingelöst|abgelaufen|widerrufen)", page)
+    assert states == ["ausgegeben", "ausgegeben"], "redeemed and open look alike"
+    EligibilityCode.objects.filter(employer=employer).update(
+        expires_at=timezone.now() - timedelta(days=1)
+    )
+    page = hr.get("/codes/").content.decode()
+    assert re.findall(r"<td>(ausgegeben|eingelöst|abgelaufen|widerrufen)", page) == [
+        "abgelaufen",
+        "abgelaufen",
+    ]
+    assert 'id="codes-redeemed">1<' in page, "the count is what the employer learns"
