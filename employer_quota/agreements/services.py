@@ -545,17 +545,13 @@ def share_status(code_id: int, status: str | None) -> None:
 
 
 def code_counts(employer: Tenant) -> dict[str, int]:
-    now = timezone.now()
+    """What the employer learns about its codes: issued, redeemed, revoked. Each count is over
+    all codes (a revoked code counts as revoked whether or not it was redeemed), so no change
+    of a count tells whether one particular code was redeemed."""
     return EligibilityCode.objects.filter(employer=employer).aggregate(
         issued=Count("pk"),
         redeemed=Count("pk", filter=Q(redeemed_at__isnull=False)),
-        revoked=Count("pk", filter=Q(revoked_at__isnull=False, redeemed_at__isnull=True)),
-        expired=Count(
-            "pk", filter=Q(expires_at__lte=now, redeemed_at__isnull=True, revoked_at__isnull=True)
-        ),
-        open=Count(
-            "pk", filter=Q(expires_at__gt=now, redeemed_at__isnull=True, revoked_at__isnull=True)
-        ),
+        revoked=Count("pk", filter=Q(revoked_at__isnull=False)),
     )
 
 
