@@ -865,3 +865,36 @@ def purge_dry_runs(now=None) -> int:
     count = old.count()
     old.delete()
     return count
+
+
+def set_capacities(actor, facility, kita_year: int, places: dict[tuple[str, int], int | None]):
+    """Set a facility's free places per age group × care hours for a Kita year (``None``
+    removes the row: the default split applies again). Atomic; ValidationError per cell."""
+    from .models_allocation import PlaceCapacity
+
+    errors = {}
+    for (age, hours), value in places.items():
+        if age not in AgeGroup.values or hours not in facility.care_hours:
+            errors[f"{age}_{hours}"] = [_("Diese Kombination bietet die Kita nicht an.")]
+        elif value is not None and not 0 <= value <= 500:
+            errors[f"{age}_{hours}"] = [_("Bitte eine Zahl von 0 bis 500 angeben.")]
+    if not 2000 <= kita_year <= 2100:
+        errors["kita_year"] = [_("Bitte geben Sie ein Kita-Jahr wie 2027 an.")]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        for (age, hours), value in places.items():
+            rows = PlaceCapacity.objects.filter(
+                facility=facility, kita_year=kita_year, age_group=age, care_hours=hours
+            )
+            if value is None:
+                rows.delete()
+            else:
+                PlaceCapacity.objects.update_or_create(
+                    facility=facility,
+                    kita_year=kita_year,
+                    age_group=age,
+                    care_hours=hours,
+                    defaults={"places": value},
+                )
+        record_audit(actor, "capacities.saved", facility, kita_year=kita_year)

@@ -681,3 +681,53 @@ def contract_template(request):
             else [],
         },
     )
+
+
+# --- free places per category ------------------------------------------------------------------
+
+
+@staff_required
+def capacity_edit(request, slug: str):
+    """Free places of one Kita per age group × care hours for a Kita year (staff in scope)."""
+    from .allocation_db import capacities
+    from .models_allocation import PlaceCapacity
+
+    facility = get_object_or_404(services.visible_facilities(request.user), slug=slug)
+    policy = AllocationPolicy.current()
+    today = timezone.localdate()
+    default_year = today.year + (1 if today.month >= policy.kita_year_start_month else 0)
+    year = _int(request.GET.get("jahr"), default_year)
+    cells = [(age, hours) for age in AgeGroup.values for hours in sorted(facility.care_hours)]
+    errors = {}
+    if request.method == "POST":
+        values = {}
+        for age, hours in cells:
+            raw = request.POST.get(f"{age}_{hours}", "").strip()
+            values[(age, hours)] = None if raw == "" else _int(raw, -1)
+        try:
+            allocation.set_capacities(request.user, facility, year, values)
+        except ValidationError as exc:
+            errors = exc.message_dict
+        else:
+            messages.success(request, _("Die freien Plätze wurden gespeichert."))
+            return redirect(f"{request.path}?jahr={year}")
+    explicit = {
+        (row.age_group, row.care_hours): row.places
+        for row in PlaceCapacity.objects.filter(facility=facility, kita_year=year)
+    }
+    effective = capacities(year).get(facility.pk, {})
+    rows = [
+        {
+            "key": f"{age}_{hours}",
+            "age": age,
+            "hours": hours,
+            "explicit": explicit.get((age, hours), ""),
+            "effective": effective.get((age, hours), 0),
+        }
+        for age, hours in cells
+    ]
+    return render(
+        request,
+        "registrations/allocation/capacities.html",
+        {"facility": facility, "year": year, "rows": rows, "errors": errors},
+    )

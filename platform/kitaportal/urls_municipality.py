@@ -124,6 +124,11 @@ urlpatterns += [
         name="allocation-statistics-export",
     ),
     path("verwaltung/vertragsvorlage/", _alloc.contract_template, name="contract-template"),
+    path(
+        "verwaltung/kitas/<slug:slug>/freie-plaetze/",
+        _alloc.capacity_edit,
+        name="facility-capacities",
+    ),
     path("verwaltung/angebote/", _alloc.staff_offers, name="allocation-staff-offers"),
     path(
         "verwaltung/angebote/wunsch/<int:wish_id>/anbieten/",

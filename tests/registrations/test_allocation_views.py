@@ -11,7 +11,7 @@ from django_tenants.utils import tenant_context
 from openpyxl import load_workbook
 
 from registrations import services_allocation as runs
-from registrations.models import Guardian, StaffAssignment
+from registrations.models import Facility, Guardian, StaffAssignment
 from registrations.models_allocation import AllocationRun, CareContract, Criterion, Offer
 from tests.conftest import client_for, make_user
 from tests.registrations.allocation_helpers import apply, kita_year, setup_market
@@ -394,3 +394,49 @@ def test_the_youth_office_adds_a_carrier_rule_that_counts_only_at_that_carrier(c
             same_carrier = fid in {k.pk for k in kitas if k.carrier_id == carrier.pk}
             assert wish["priority"] - other["priority"] == (6 if same_carrier else 0)
     assert "Gemeindemitglied" in client_for(city).get("/aufnahmekriterien/").content.decode()
+
+
+def test_facility_staff_set_free_places_per_category_and_runs_use_them(city):
+    from registrations.allocation_db import capacities
+    from registrations.models_allocation import PlaceCapacity
+
+    with tenant_context(city):
+        kitas = setup_market()
+        kita = kitas[1]
+        other = Facility.objects.exclude(pk=kita.pk).order_by("pk").first()
+    client = staff(city, "leitung7@bochum.test", "facility_staff", facility=kita)
+    url = f"/verwaltung/kitas/{kita.slug}/freie-plaetze/?jahr={kita_year()}"
+    assert "in der Vergabe" in client.get(url).content.decode()
+    client.post(url, {"UE3_35": "7", "U3_35": ""})
+    with tenant_context(city):
+        assert (
+            PlaceCapacity.objects.get(
+                facility=kita, kita_year=kita_year(), age_group="UE3", care_hours=35
+            ).places
+            == 7
+        )
+        assert capacities(kita_year())[kita.pk][("UE3", 35)] == 7
+    bad = client.post(url, {"UE3_35": "-3"}).content.decode()
+    assert "0 bis 500" in bad
+    with tenant_context(city):
+        assert (
+            PlaceCapacity.objects.get(
+                facility=kita, kita_year=kita_year(), age_group="UE3", care_hours=35
+            ).places
+            == 7
+        )
+    # other facility's page, parents and other tenants: 404
+    assert client.get(f"/verwaltung/kitas/{other.slug}/freie-plaetze/").status_code == 404
+    _, parent_client = parent(city, "eltern7@bochum.test")
+    assert parent_client.get(url).status_code == 404
+    # Düren's youth office reaches only Düren's schema: a Kita with the same slug there is
+    # Düren's own (demo names repeat), and Bochum's figure does not appear
+    outsider = staff(other_city_tenant(), "jugendamt@dueren.test", "youth_office")
+    response = outsider.get(url)
+    assert response.status_code == 404 or 'value="7"' not in response.content.decode()
+
+
+def other_city_tenant():
+    from tenants.models import Tenant
+
+    return Tenant.objects.get(slug="kreis-dueren")
