@@ -9,6 +9,7 @@ admin are created in ONE transaction, so a failed attempt leaves nothing and is 
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -347,6 +348,15 @@ def confirm_checkout_session(session: dict, source: str) -> SignupApplication | 
     application = SignupApplication.objects.filter(
         stripe_checkout_session_id=session.get("id", "")
     ).first()
+    if application is None and session.get("client_reference_id"):
+        # an earlier Checkout Session of the same sign-up (the browser went back and paid
+        # in another tab): client_reference_id is the application's id
+        try:
+            application = SignupApplication.objects.filter(
+                pk=uuid.UUID(session["client_reference_id"])
+            ).first()
+        except ValueError:
+            application = None
     if application is None or session.get("status") != "complete":
         return application
     return confirm_signup(

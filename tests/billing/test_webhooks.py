@@ -292,3 +292,20 @@ def test_the_webhook_endpoint_is_registered_with_the_pinned_api_version(stripe_d
     assert endpoint["api_version"] == "2026-10-28.endive"
     assert "checkout.session.completed" in endpoint["enabled_events"]
     assert f"STRIPE_WEBHOOK_SECRET={stripe_double.webhook_secret}" in out.getvalue()
+
+
+def test_paying_an_earlier_checkout_of_the_same_sign_up_still_confirms_it(
+    webhook, stripe_double, tenant_registry
+):
+    from billing.models import SignupApplication
+
+    application, _ = signup_through_services(stripe_double, slug="herne")
+    first_session = application.stripe_checkout_session_id
+    services.start_payment(
+        application, success_url="http://localhost/ok", cancel_url="http://localhost/"
+    )  # the browser went back: a second session replaces the first
+    application.refresh_from_db()
+    assert application.stripe_checkout_session_id != first_session
+    stripe_double.complete_checkout(first_session)
+    assert webhook(stripe_double.events[-1]).content == b"signup_confirmed"
+    assert SignupApplication.objects.get(pk=application.pk).status == "confirmed"
