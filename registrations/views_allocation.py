@@ -555,6 +555,31 @@ def fee_calculator(request):
                 errors.append(
                     _("Für diesen Betreuungsbeginn ist noch keine Beitragstabelle hinterlegt.")
                 )
+    if request.GET.get("format") == "json":
+        if quote is None:
+            return JsonResponse(
+                {
+                    "errors": errors
+                    or [
+                        _(
+                            "Bitte füllen Sie alle Felder aus: Einkommen, Geburtsdatum, "
+                            "Beginn und Stunden."
+                        )
+                    ]
+                },
+                status=400,
+            )
+        text = _("Monatsbeitrag: %(amount)s €") % {
+            "amount": f"{quote.amount:.2f}".replace(".", ",")
+        }
+        return JsonResponse(
+            {
+                "amount": str(quote.amount),
+                "note": quote.note,
+                "table": quote.table.name,
+                "text": f"{text} ({quote.note})",
+            }
+        )
     return render(
         request,
         "registrations/allocation/fee_calculator.html",

@@ -3,7 +3,7 @@ families' offers; public criteria page and fee calculator; isolation (404) for e
 
 import csv
 import io
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -440,3 +440,19 @@ def other_city_tenant():
     from tenants.models import Tenant
 
     return Tenant.objects.get(slug="kreis-dueren")
+
+
+def test_the_registration_page_carries_the_fee_calculator_backed_by_the_table(city):
+    from registrations.fees import ensure_demo_fee_table
+
+    _, client = parent(city, "rechner@bochum.test")
+    with tenant_context(city):
+        table = ensure_demo_fee_table(date(2040, 1, 1))
+    page = client.get("/voranmeldung/").content.decode()
+    assert 'id="fee-calculator"' in page and "/beitragsrechner/" in page
+    query = "income=200000&birth_date=2039-10-01&start_date=2040-09-01&care_hours=45&format=json"
+    data = client.get(f"/beitragsrechner/?{query}").json()
+    with tenant_context(city):
+        top = table.brackets.get(age_group="U3", care_hours=45, income_up_to__isnull=True)
+    assert data["amount"] == str(top.monthly_fee) and data["table"] == table.name
+    assert client.get("/beitragsrechner/?income=&format=json").status_code == 400
