@@ -12,10 +12,15 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
 EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", str(DATA_DIR / "test-mail"))
 
-# A broker folder of its own, so a running demo worker never takes test tasks.
+# A broker folder of its own, so a running demo worker never takes test tasks; one per test
+# database, so runs side by side (DATABASE_TEST_NAME=test_x) never take each other's tasks.
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    _suffix = env("DATABASE_TEST_NAME", "") or ""
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker(
-        Path(env("KITAPORTAL_TEST_BROKER_DIR", str(DATA_DIR / "test-broker")))
+        Path(
+            env("KITAPORTAL_TEST_BROKER_DIR", "")
+            or str(DATA_DIR / ("test-broker" + (f"-{_suffix}" if _suffix else "")))
+        )
     )
 STORAGES = {
     "default": {"BACKEND": "kitaportal.storage.TenantMediaStorage"},
