@@ -4,7 +4,8 @@ The finder's cost was rendering: 25 cards through the template engine plus marke
 every match, for each request, although facilities change a few times a day. Here each card
 (its link and its details) is rendered once per facility, language and data version, and each
 facility's marker once per data version; a request then only asks the database which
-facilities match, in which order.
+facilities match, in which order. The whole finder body (filter form, results, map data) of a
+query is kept too, so a repeated query costs one query (the data version) and no rendering.
 
 The data version is a fingerprint of the tables a card shows (facilities, their age-group
 offers, carriers, districts): per table the row count and the sum of the rows' `xmin`, the id
@@ -18,7 +19,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
+from urllib.parse import urlencode
 
 from django.db import connection
 from django.template.loader import render_to_string
@@ -61,6 +64,12 @@ class _Entry:
     markers: dict[int, dict] | None
     cards: dict[tuple[str, int], Card]
     choices: dict[str, StableChoices]
+    bodies: OrderedDict = field(default_factory=OrderedDict)
+
+
+# Rendered finder bodies (filter form, results, map data) kept per data version: the most
+# recently used queries, ~50 kB each.
+MAX_BODIES = 200
 
 
 _entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
@@ -139,6 +148,32 @@ def facility_choices(empty_label: str) -> StableChoices:
         )
         entry.choices[language] = choices
     return choices
+
+
+def body_key(query) -> tuple[str, str, str]:
+    """What a body depends on besides the data: the language, today (the age checks of the
+    filter form) and the query (every parameter, in a fixed order)."""
+    pairs = sorted((key, value) for key, values in query.lists() for value in values)
+    return (get_language() or "", date.today().isoformat(), urlencode(pairs))
+
+
+def cached_body(version: str, key: tuple[str, str, str]) -> SafeString | None:
+    entry = _entry(version)
+    with _lock:
+        body = entry.bodies.get(key)
+        if body is not None:
+            entry.bodies.move_to_end(key)
+        return body
+
+
+def store_body(version: str, key: tuple[str, str, str], body: str) -> SafeString:
+    entry = _entry(version)
+    body = mark_safe(body)  # noqa: S308 - rendered by our own template
+    with _lock:
+        entry.bodies[key] = body
+        while len(entry.bodies) > MAX_BODIES:
+            entry.bodies.popitem(last=False)
+    return body
 
 
 def clear() -> None:

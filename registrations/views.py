@@ -3,6 +3,7 @@
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
 from . import finder
@@ -37,6 +38,17 @@ def map_config() -> dict:
 
 
 def facility_list(request):
+    # The body (filter form, results, map data) depends only on the data version, the language
+    # and the query; it is rendered once per combination and process (registrations/finder.py).
+    version = finder.data_version()
+    key = finder.body_key(request.GET)
+    body = finder.cached_body(version, key)
+    if body is None:
+        body = finder.store_body(version, key, _render_finder_body(request, version))
+    return render(request, "registrations/facility_list.html", {"finder_body": body})
+
+
+def _render_finder_body(request, version: str) -> str:
     facility_filter = FacilityFilter(request.GET or None, queryset=facility_queryset())
     queryset = facility_filter.qs if facility_filter.is_bound else facility_queryset()
     sorted_by_distance = (
@@ -44,8 +56,7 @@ def facility_list(request):
         and "near" not in facility_filter.form.errors
     )
     # Which facilities match, in which order (one query); their cards and markers come from
-    # the per-process cache of the current data version (registrations/finder.py).
-    version = finder.data_version()
+    # the per-process cache of the current data version.
     if sorted_by_distance:
         rows = list(queryset.values_list("pk", "distance_km"))
     else:
@@ -62,9 +73,8 @@ def facility_list(request):
     query = request.GET.copy()
     query.pop("seite", None)
     computed = facility_filter.computed_age_group
-    return render(
-        request,
-        "registrations/facility_list.html",
+    return render_to_string(
+        "registrations/_finder_body.html",
         {
             "filter": facility_filter,
             "page": page,

@@ -14,7 +14,11 @@ from registrations.models import AgeGroupOffer, Carrier, Facility
 
 
 def result_count(response) -> int:
-    match = re.search(r"(\d+) Einrichtung(?:en)? gefunden", response.content.decode())
+    return result_count_of(response.content.decode())
+
+
+def result_count_of(page: str) -> int:
+    match = re.search(r"(\d+) Einrichtung(?:en)? gefunden", page)
     assert match, "the page states how many facilities were found"
     return int(match.group(1))
 
@@ -90,7 +94,23 @@ def test_the_list_runs_a_constant_number_of_queries(city, city_client):
     assert len(before) == len(after) <= 13
     with CaptureQueriesContext(connection) as warm:
         city_client.get("/", {"seite": 2})
-    assert len(warm) == len(after) - 3
+    # the same query again: its rendered body is kept, so neither the matches nor the choices
+    # are asked for (only the data version)
+    assert len(warm) == len(after) - 6
+    with CaptureQueriesContext(connection) as other_page:
+        city_client.get("/", {"seite": 3})
+    assert len(other_page) == len(after) - 1  # the markers of this version are kept
+
+
+def test_a_cached_finder_body_depends_on_the_query_and_the_language(city, city_client):
+    finder.clear()
+    mitte = city_client.get("/", {"district": "mitte"}).content.decode()
+    nord = city_client.get("/", {"district": "nord"}).content.decode()
+    assert result_count(city_client.get("/", {"district": "mitte"})) == result_count_of(mitte)
+    assert result_count_of(mitte) != result_count_of(nord)
+    city_client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    english = city_client.get("/", {"district": "mitte"}).content.decode()
+    assert "daycare centres found" in english
 
 
 def test_a_changed_facility_shows_on_the_next_request_in_every_language(city, city_client):
