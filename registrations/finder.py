@@ -7,10 +7,11 @@ facility's marker once per data version; a request then only asks the database w
 facilities match, in which order. The whole finder body (filter form, results, map data) of a
 query is kept too, so a repeated query costs one query (the data version) and no rendering.
 
-The data version is a fingerprint of the tables a card shows (facilities, their age-group
-offers, carriers, districts): per table the row count and the sum of the rows' `xmin`, the id
-of the transaction that wrote each row version. Any insert, update or delete (from the
-services, the admin, an import or plain SQL) changes it, and a single small query reads it.
+The data version is a fingerprint of the tables a card or a profile shows (facilities, their
+age-group offers, carriers, districts, photos): per table the row count and the sum of the
+rows' `xmin`, the id of the transaction that wrote each row version. Any insert, update or
+delete (from the services, the admin, an import or plain SQL) changes it, and a single small
+query reads it.
 No signal or explicit invalidation is needed, and every process (gunicorn workers) notices a
 change on its next request.
 """
@@ -30,9 +31,9 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 from kitaportal.widgets import StableChoices
 
-from .models import AgeGroupOffer, Carrier, District, Facility
+from .models import AgeGroupOffer, Carrier, District, Facility, FacilityPhoto
 
-VERSIONED_TABLES = (Facility, AgeGroupOffer, Carrier, District)
+VERSIONED_TABLES = (Facility, AgeGroupOffer, Carrier, District, FacilityPhoto)
 # (schema, version) entries kept per process: a few tenants' current data.
 MAX_ENTRIES = 32
 

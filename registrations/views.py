@@ -4,6 +4,8 @@ from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from . import finder
@@ -90,15 +92,26 @@ def _render_finder_body(request, version: str) -> str:
 
 
 def facility_detail(request, slug: str):
-    facility = get_object_or_404(
-        facility_queryset().prefetch_related(
-            Prefetch("photos", queryset=FacilityPhoto.objects.order_by("position", "pk"))
-        ),
-        slug=slug,
-    )
-    photos = list(facility.photos.all())[: FacilityPhoto.MAX_PER_FACILITY]
+    # The profile depends only on the data version, the language and the facility; rendered
+    # once per combination and process (registrations/finder.py).
+    version = finder.data_version()
+    key = (get_language() or "", "facility", slug)
+    cached = finder.cached_body(version, key)
+    if cached is None:
+        facility = get_object_or_404(
+            facility_queryset().prefetch_related(
+                Prefetch("photos", queryset=FacilityPhoto.objects.order_by("position", "pk"))
+            ),
+            slug=slug,
+        )
+        photos = list(facility.photos.all())[: FacilityPhoto.MAX_PER_FACILITY]
+        body = render_to_string(
+            "registrations/_facility_detail_body.html", {"facility": facility, "photos": photos}
+        )
+        cached = finder.store_body(version, key, f"{facility.name}\x00{body}")
+    name, _, body = cached.partition("\x00")
     return render(
         request,
         "registrations/facility_detail.html",
-        {"facility": facility, "photos": photos},
+        {"facility_name": name, "facility_body": mark_safe(body)},  # noqa: S308 - our template
     )

@@ -433,3 +433,15 @@ def test_the_demo_profile_texts_are_deterministic(city):
     demo._profile_texts(demo.BOCHUM.seed, copies)
     assert [c.concept for c in copies] == [f.concept for f in facilities]
     assert [c.closing_days for c in copies] == [f.closing_days for f in facilities]
+
+
+def test_a_facility_page_shows_a_change_at_once_and_an_unknown_slug_gets_404(city, city_client):
+    with tenant_context(city):
+        facility = Facility.objects.order_by("name").first()
+    page = city_client.get(f"/kitas/{facility.slug}/")
+    assert page.status_code == 200 and facility.name in page.content.decode()
+    with tenant_context(city):
+        Facility.objects.filter(pk=facility.pk).update(concept="Neu: Waldtage jeden Freitag")
+    assert "Waldtage jeden Freitag" in city_client.get(f"/kitas/{facility.slug}/").content.decode()
+    assert city_client.get("/kitas/gibt-es-nicht/").status_code == 404
+    assert city_client.get("/kitas/gibt-es-nicht/").status_code == 404
