@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -16,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
-from openpyxl import Workbook
+from kitaportal.exports import table_download
 
 from employer_quota.agreements import services as agreements
 from employer_quota.agreements.forms import IssueCodesForm
@@ -78,29 +75,9 @@ def dashboard(request):
 @hr_required
 def dashboard_export(request, fmt: str):
     rows = reserved.export_table(reserved.dashboard_rows(request.tenant, _kita_year(request)))
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, delimiter=";")
-        writer.writerow(reserved.EXPORT_HEADER)
-        writer.writerows(rows)
-        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
-    elif fmt == "xlsx":
-        workbook = Workbook()
-        sheet = workbook.active
-        sheet.title = "Belegplaetze"
-        sheet.append(reserved.EXPORT_HEADER)
-        for row in rows:
-            sheet.append([float(v) if hasattr(v, "as_tuple") else v for v in row])
-        buffer = io.BytesIO()
-        workbook.save(buffer)
-        response = HttpResponse(
-            buffer.getvalue(),
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
-    else:
-        raise Http404
-    response["Content-Disposition"] = f'attachment; filename="belegplaetze.{fmt}"'
-    return response
+    return table_download(
+        fmt, reserved.EXPORT_HEADER, rows, "belegplaetze", sheet_title="Belegplaetze"
+    )
 
 
 @hr_required

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from openpyxl import Workbook
+from kitaportal.exports import table_download
 
 from . import surveys
 from .access import hr_required
@@ -171,24 +169,7 @@ def survey_export(request, pk: int, fmt: str):
             rows.append(
                 [d.question.text, cell.label, cell.count if cell.count is not None else "verborgen"]
             )
-    if fmt == "csv":
-        buffer = io.StringIO()
-        csv.writer(buffer, delimiter=";").writerows(rows)
-        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
-    elif fmt == "xlsx":
-        book = Workbook()
-        for row in rows:
-            book.active.append(row)
-        buffer = io.BytesIO()
-        book.save(buffer)
-        response = HttpResponse(
-            buffer.getvalue(),
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
-    else:
-        raise Http404
-    response["Content-Disposition"] = f'attachment; filename="umfrage-{survey.pk}.{fmt}"'
-    return response
+    return table_download(fmt, None, rows, f"umfrage-{survey.pk}")
 
 
 def answer(request, token: str):

@@ -5,8 +5,6 @@ scope is a 404."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
@@ -18,7 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
-from openpyxl import Workbook
+from kitaportal.exports import table_download
 
 from tenants.accounts.models import Role
 
@@ -322,32 +320,9 @@ def statistics(request):
 def statistics_export(request, fmt: str):
     rows = _stat_rows(request)
     body = [[row[c] if row[c] is not None else "" for c in STAT_COLUMNS] for row in rows]
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, delimiter=";")
-        writer.writerow(_stat_header())
-        writer.writerows(body)
-        response = HttpResponse(
-            "\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8"
-        )
-        response["Content-Disposition"] = 'attachment; filename="platzvergabe-statistik.csv"'
-        return response
-    if fmt == "xlsx":
-        workbook = Workbook()
-        sheet = workbook.active
-        sheet.title = _("Statistik")[:31]
-        sheet.append(_stat_header())
-        for line in body:
-            sheet.append(line)
-        buffer = io.BytesIO()
-        workbook.save(buffer)
-        response = HttpResponse(
-            buffer.getvalue(),
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
-        response["Content-Disposition"] = 'attachment; filename="platzvergabe-statistik.xlsx"'
-        return response
-    raise Http404
+    return table_download(
+        fmt, _stat_header(), body, "platzvergabe-statistik", sheet_title=_("Statistik")
+    )
 
 
 # --- staff: offers and contracts -------------------------------------------------------------

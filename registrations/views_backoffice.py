@@ -6,20 +6,18 @@ outside the scope is a 404.
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
-from openpyxl import Workbook
+from kitaportal.exports import table_download
 
 from tenants.accounts.models import Role
 
@@ -163,32 +161,9 @@ def incoming_export(request, fmt: str):
     rows, _filters, _facilities = _incoming(request)
     header, body = _export_rows(rows)
     stamp = timezone.localdate().isoformat()
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, delimiter=";")
-        writer.writerow(header)
-        writer.writerows(body)
-        response = HttpResponse(
-            "\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8"
-        )
-        response["Content-Disposition"] = f'attachment; filename="voranmeldungen-{stamp}.csv"'
-        return response
-    if fmt == "xlsx":
-        workbook = Workbook()
-        sheet = workbook.active
-        sheet.title = _("Voranmeldungen")[:31]
-        sheet.append(header)
-        for line in body:
-            sheet.append(line)
-        buffer = io.BytesIO()
-        workbook.save(buffer)
-        response = HttpResponse(
-            buffer.getvalue(),
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
-        response["Content-Disposition"] = f'attachment; filename="voranmeldungen-{stamp}.xlsx"'
-        return response
-    raise Http404
+    return table_download(
+        fmt, header, body, f"voranmeldungen-{stamp}", sheet_title=_("Voranmeldungen")
+    )
 
 
 @staff_required

@@ -133,7 +133,10 @@ def test_a_printed_sheet_shows_the_codes_once(employer, hr):
 def test_the_dashboard_exports_csv_and_xlsx_and_statements_are_pdfs(city, employer, hr):
     agreement = active_agreement(city, employer, places=3)
     rows = list(
-        csv.reader(io.StringIO(hr.get("/belegplaetze/export.csv").content.decode()), delimiter=";")
+        csv.reader(
+            io.StringIO(hr.get("/belegplaetze/export.csv").content.decode("utf-8-sig")),
+            delimiter=";",
+        )
     )
     assert rows[0][0] == "Kommune" and rows[1][1] == agreement.facility_name and rows[1][4] == "3"
     book = load_workbook(io.BytesIO(hr.get("/belegplaetze/export.xlsx").content))

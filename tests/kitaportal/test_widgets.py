@@ -1,7 +1,9 @@
 """FastSelect renders the same options as Django's Select, without a template per option."""
 
+import io
 import re
 
+import pytest
 from django import forms
 from kitaportal.widgets import FastSelect, StableChoices, use_fast_selects
 
@@ -51,3 +53,21 @@ def test_stable_choices_render_like_djangos_select_and_reuse_their_options():
     FastSelect(choices=stable).render("wish", "1")
     assert stable.options is rendered and not any("selected" in o for o in rendered)
     assert field.clean("2") == 2 and field.clean("") is None
+
+
+def test_table_downloads_are_csv_for_german_excel_or_xlsx_and_nothing_else():
+    from decimal import Decimal
+
+    from django.http import Http404
+    from kitaportal.exports import table_download
+    from openpyxl import load_workbook
+
+    rows = [["Kita Sonne", Decimal("12.50"), 3]]
+    csv_response = table_download("csv", ["Kita", "Euro", "Plätze"], rows, "liste")
+    assert csv_response.content.decode("utf-8").startswith("\ufeffKita;Euro;Plätze\r\n")
+    assert csv_response["Content-Disposition"] == 'attachment; filename="liste.csv"'
+    xlsx = table_download("xlsx", ["Kita", "Euro", "Plätze"], rows, "liste", sheet_title="Ü")
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    assert sheet.title == "Ü" and sheet["B2"].value == 12.5 and sheet["C2"].value == 3
+    with pytest.raises(Http404):
+        table_download("pdf", [], rows, "liste")
