@@ -11,26 +11,35 @@ import time
 
 from kitaportal import embedded
 
+# Beat fans periodic tasks out per tenant, as in production (deploy/docker/entrypoint.sh); the
+# platform's own entries carry "tenant_schemas": ["public"], which Celery's stock scheduler
+# refuses.
+SCHEDULER = "tenant_schemas_celery.scheduler:TenantAwareScheduler"
+
+
+def worker_command(bindir: str) -> list[str]:
+    """A real Celery worker with embedded, tenant-aware beat (one process: --pool=solo)."""
+    return [
+        os.path.join(bindir, "celery"),
+        "-A",
+        "kitaportal",
+        "worker",
+        "-B",
+        "--scheduler",
+        SCHEDULER,
+        "--pool=solo",
+        "--loglevel=INFO",
+        "-s",
+        str(embedded.DATA / "celerybeat-schedule"),
+    ]
+
 
 def main() -> int:
     port = os.environ.get("PORTAL_PORT", "8000")
     base = os.environ.get("BASE_DOMAIN", "localhost")
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "kitaportal.settings.dev"}
     bindir = os.path.dirname(sys.executable)
-    worker = subprocess.Popen(
-        [
-            os.path.join(bindir, "celery"),
-            "-A",
-            "kitaportal",
-            "worker",
-            "-B",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "-s",
-            str(embedded.DATA / "celerybeat-schedule"),
-        ],
-        env=env,
-    )
+    worker = subprocess.Popen(worker_command(bindir), env=env)
     web = subprocess.Popen(
         [os.path.join(bindir, "kitaportal"), "runserver", f"0.0.0.0:{port}", "--noreload"], env=env
     )
