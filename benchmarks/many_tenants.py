@@ -41,7 +41,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from tenant_provisioning import NAME_RE, server_url, with_database  # noqa: E402
+from tenant_provisioning import (  # noqa: E402
+    NAME_RE,
+    latest_and_previous,
+    migrate_template_back,
+    server_url,
+    with_database,
+)
 
 MEMORY_MARKS = (1, 100, 500, 1000, 2000, 5000, 11000)
 
@@ -79,22 +85,9 @@ def ms(seconds: float) -> float:
 
 def hold_back_one_migration() -> tuple[tuple[str, str], tuple[str, str]]:
     """Migrate the municipality template back by its app's latest migration (stock
-    migrate_schemas), so the clones are one migration behind."""
-    from django.core.management import call_command
-    from django.db import connection
-    from django.db.migrations.loader import MigrationLoader
-
-    graph = MigrationLoader(None, ignore_no_migrations=True).graph
-    (latest,) = [key for key in graph.leaf_nodes() if key[0] == "registrations"]
-    (previous,) = [p.key for p in graph.node_map[latest].parents if p.key[0] == "registrations"]
-    call_command(
-        "migrate_schemas",
-        *previous,
-        schema_name="template_municipality",
-        interactive=False,
-        verbosity=0,
-    )
-    connection.set_schema_to_public()
+    migrate_schemas), so the tenants provisioned next are one migration behind."""
+    latest, previous = latest_and_previous("registrations")
+    migrate_template_back(previous)
     return latest, previous
 
 

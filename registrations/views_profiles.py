@@ -11,18 +11,11 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from kitaportal.forms import apply_service_errors
 
 from . import profiles
 from .forms_profiles import FacilityPhotoForm, FacilityProfileForm
 from .models import FacilityPhoto
-
-
-def _apply_errors(form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, field_errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, field_errors)
-    else:
-        form.add_error(None, error.messages)
 
 
 def _facility(request, slug: str):
@@ -67,7 +60,7 @@ def edit_profile(request, slug: str):
             try:
                 profiles.update_facility_profile(request.user, facility, form.to_input())
             except ValidationError as error:
-                _apply_errors(form, error)
+                apply_service_errors(form, error)
             else:
                 messages.success(request, _("Das Profil wurde gespeichert."))
                 return redirect("facility-profile-edit", slug=facility.slug)
@@ -86,7 +79,7 @@ def upload_photo(request, slug: str):
                 request.user, facility, form.cleaned_data["image"], form.cleaned_data["alt_text"]
             )
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_service_errors(form, error)
         else:
             messages.success(request, _("Das Foto wurde hinzugefügt."))
             return redirect("facility-profile-edit", slug=facility.slug)

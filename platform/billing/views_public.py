@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from kitaportal.forms import apply_service_errors
 
 from integrations import stripe as stripe_api
 from tenants.models import Tenant, TenantType
@@ -45,14 +46,6 @@ def _render(request, template: str, context: dict | None = None, status: int = 2
     )
 
 
-def _apply_errors(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
-
-
 @require_GET
 def home(request):
     demo = Tenant.objects.filter(
@@ -80,7 +73,7 @@ def signup_start(request):
                 **form.cleaned_data,
             )
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
             request.session["signup_id"] = str(application.pk)
             return redirect("billing:signup-sent")
@@ -133,7 +126,7 @@ def signup_subdomain(request, pk):
         try:
             services.choose_subdomain(application, form.cleaned_data["slug"])
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
             return redirect("billing:signup-plan", application.pk)
     return _render(
@@ -183,7 +176,7 @@ def signup_plan(request, pk):
         try:
             services.choose_plan(application, plan_code=data.pop("plan"), **data)
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
             return redirect("billing:signup-pay", application.pk)
     return _render(

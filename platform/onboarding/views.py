@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
+from kitaportal.forms import apply_service_errors
 
 from registrations import imports
 
@@ -20,14 +21,6 @@ MAX_UPLOAD = 5 * 1024 * 1024
 def _municipality_only(request) -> None:
     if request.tenant.type != "municipality":
         raise Http404
-
-
-def _apply_errors(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 @require_GET
@@ -51,7 +44,7 @@ def districts(request):
         try:
             services.create_district(request.user, **form.cleaned_data)
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
             return redirect("onboarding:districts")
     return render(
@@ -114,7 +107,7 @@ def rules(request):
         try:
             services.save_rules(request.user, **form.cleaned_data)
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
             return redirect("onboarding:checklist")
     return render(request, "onboarding/form.html", {"form": form, "step": "rules"})
@@ -138,7 +131,7 @@ def texts(request):
         try:
             services.save_texts(request.user, **form.cleaned_data)
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
             return redirect("onboarding:checklist")
     return render(request, "onboarding/form.html", {"form": form, "step": "texts", "setup": setup})
