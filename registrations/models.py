@@ -517,3 +517,6 @@ class AccessibilityFeedback(models.Model):
 
 # Issue 4 (allocation): criteria, fee tables, runs, offers, contracts.
 from .models_allocation import *  # noqa: E402, F403
+
+# Issue 4 follow-ups: income-bracket declaration, child population, family-daycare places.
+from .models_family_data import *  # noqa: E402, F403
