@@ -16,8 +16,10 @@ family daycare (``KTP:<district>``) as its last wish when the family asked for i
 **Capacities**: ``PlaceCapacity`` rows for the Kita year; a facility without rows splits the
 places of each ``AgeGroupOffer`` over its care-hour bands (25 h : 35 h : 45 h =
 20 : 55 : 25, only bands it offers, largest remainder), minus the places held by open
-or accepted offers for that Kita year. Family daycare: the district's
-Tagespflegepersonen's places, U3 only, split the same way.
+or accepted offers for that Kita year. Family daycare: the district's places that the
+youth office or Fachberatung set for the Kita year (``DaycareCapacity``), else its
+Tagespflegepersonen's places, U3 only, split the same way
+(``services_planning.daycare_capacities``).
 
 **Employer reserves and eligibility** come from ``employer_quota.municipal.allocation``
 (issue 5) when installed: ``reserves_for_round(as_of)`` →
@@ -47,7 +49,6 @@ from .models import (
     ApplicationChild,
     District,
     Facility,
-    FamilyDaycarePerson,
     Wish,
     WishStatus,
 )
@@ -319,14 +320,17 @@ def build_instance(
                     "categories": categories,
                 }
             )
-    # Family daycare: one pseudo-facility per district (U3).
-    daycare: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    if "U3" in age_groups:
-        for person in FamilyDaycarePerson.objects.all():
-            for hours, count in split_places(person.places, person.care_hours).items():
-                daycare[person.district_id][hours] += count
+    # Family daycare: one pseudo-facility per district (services_planning.daycare_capacities).
+    from .services_planning import daycare_capacities
+
+    daycare = {
+        district_id: {cell: places for cell, places in cells.items() if cell[0] in age_groups}
+        for district_id, cells in daycare_capacities(kita_year).items()
+    }
     daycare_districts: dict[str, int] = {}
     for district_id, cells in sorted(daycare.items()):
+        if not cells:
+            continue
         key = daycare_key(districts[district_id].slug)
         daycare_districts[key] = district_id
         facility_docs.append(
@@ -335,8 +339,8 @@ def build_instance(
                 "kind": "family_daycare",
                 "district": districts[district_id].slug,
                 "categories": [
-                    {"age_group": "U3", "care_hours": h, "capacity": c}
-                    for h, c in sorted(cells.items())
+                    {"age_group": age, "care_hours": h, "capacity": c}
+                    for (age, h), c in sorted(cells.items())
                 ],
             }
         )

@@ -53,43 +53,9 @@ def create_contract(actor, offer: Offer) -> CareContract:
     existing = CareContract.objects.filter(offer=offer).first()
     if existing is not None:
         return existing
-    offer = Offer.objects.select_related("facility__carrier", "child", "application").get(
-        pk=offer.pk
-    )
-    facility = offer.facility
-    template = template_for(facility.carrier)
-    guardians = list(offer.application.family.guardians.all())
-    try:
-        quote = calculate_fee(
-            day=offer.start_date,
-            income=_declared_income(offer),
-            age_group=offer.age_group,
-            care_hours=offer.care_hours,
-            birth_date=offer.child.birth_date,
-            sibling_position=_sibling_position(offer),
-        )
-        fee, note = quote.amount, quote.note
-        highest = quote.bracket is not None and quote.bracket.income_up_to is None
-    except NoFeeTable:
-        from decimal import Decimal
-
-        fee, note, highest = Decimal("0.00"), _("keine Beitragstabelle hinterlegt"), False
+    offer = _offer_for_contract(offer.pk)
     number = f"BV-{offer.start_date:%Y}-{offer.pk:06d}"
-    context = {
-        "number": number,
-        "template": template,
-        "clauses": [p.strip() for p in template.clauses.split("\n\n") if p.strip()],
-        "carrier": facility.carrier,
-        "facility": facility,
-        "child": offer.child,
-        "guardians": guardians,
-        "offer": offer,
-        "fee": fee,
-        "fee_note": note,
-        "highest_bracket": highest,
-        "today": timezone.localdate(),
-    }
-    pdf = _render_pdf(context)
+    fee, note, pdf = _contract_content(offer, number)
     contract = CareContract.objects.create(
         offer=offer,
         number=number,
@@ -102,10 +68,79 @@ def create_contract(actor, offer: Offer) -> CareContract:
     return contract
 
 
-def _declared_income(offer: Offer):
-    """The family declares its income to the youth office after the contract; until then the
-    contract states the fee of the highest bracket (as the fee statutes prescribe)."""
-    return 10**9
+def renew_contract(actor, contract: CareContract) -> bool:
+    """Re-create a contract that is not countersigned yet from the current data (after the
+    family changed its income declaration): fee, note and PDF; a contract the family had
+    signed goes back to "sent". Returns whether the fee or its basis changed."""
+    if contract.status == CareContract.Status.COUNTERSIGNED:
+        raise ValidationError(_("Ein gegengezeichneter Vertrag wird nicht mehr geändert."))
+    offer = _offer_for_contract(contract.offer_id)
+    fee, note, pdf = _contract_content(offer, contract.number)
+    if fee == contract.monthly_fee and note[:300] == contract.fee_note:
+        return False
+    contract.monthly_fee = fee
+    contract.fee_note = note[:300]
+    contract.pdf = pdf
+    contract.pdf_sha256 = hashlib.sha256(pdf).hexdigest()
+    fields = ["monthly_fee", "fee_note", "pdf", "pdf_sha256"]
+    if contract.status == CareContract.Status.SIGNED:
+        contract.status = CareContract.Status.SENT
+        contract.status_changed_at = timezone.now()
+        fields += ["status", "status_changed_at"]
+    contract.save(update_fields=fields)
+    record_audit(actor, "contract.renewed", contract)
+    return True
+
+
+def _offer_for_contract(offer_id: int) -> Offer:
+    return Offer.objects.select_related(
+        "facility__carrier", "child", "application__fee_declaration"
+    ).get(pk=offer_id)
+
+
+def _contract_content(offer: Offer, number: str):
+    """(monthly fee, fee note, PDF bytes) of the contract for an accepted offer."""
+    from .services_fees import describe, income_of
+
+    facility = offer.facility
+    template = template_for(facility.carrier)
+    guardians = list(offer.application.family.guardians.all())
+    declaration = getattr(offer.application, "fee_declaration", None)
+    try:
+        with translation.override("de"):  # the note is part of the German contract
+            quote = calculate_fee(
+                day=offer.start_date,
+                income=income_of(declaration),
+                age_group=offer.age_group,
+                care_hours=offer.care_hours,
+                birth_date=offer.child.birth_date,
+                sibling_position=_sibling_position(offer),
+            )
+            note = f"{quote.note}; {describe(declaration)}"
+        fee = quote.amount
+        highest = quote.bracket is not None and quote.bracket.income_up_to is None
+    except NoFeeTable:
+        from decimal import Decimal
+
+        fee, note, highest = Decimal("0.00"), _("keine Beitragstabelle hinterlegt"), False
+    context = {
+        "number": number,
+        "template": template,
+        "clauses": [p.strip() for p in template.clauses.split("\n\n") if p.strip()],
+        "carrier": facility.carrier,
+        "facility": facility,
+        "child": offer.child,
+        "guardians": guardians,
+        "offer": offer,
+        "fee": fee,
+        "fee_note": note,
+        "highest_bracket": highest,
+        "declared": declaration is not None
+        and not declaration.no_answer
+        and declaration.income_up_to is not None,
+        "today": timezone.localdate(),
+    }
+    return fee, note, _render_pdf(context)
 
 
 def _sibling_position(offer: Offer) -> int:

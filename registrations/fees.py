@@ -70,9 +70,30 @@ def calculate_fee(
 ) -> FeeQuote:
     """The monthly fee for one child from ``day`` on. Raises :class:`NoFeeTable`."""
     table = fee_table_on(day)
-    income = Decimal(income)
     rows = list(table.brackets.filter(age_group=age_group, care_hours=care_hours))
-    rows.sort(key=lambda r: (r.income_up_to is None, r.income_up_to or 0))
+    return quote_from_rows(
+        table,
+        rows,
+        day=day,
+        income=income,
+        birth_date=birth_date,
+        sibling_position=sibling_position,
+    )
+
+
+def quote_from_rows(
+    table: FeeTable,
+    rows: list[FeeBracket],
+    *,
+    day: date,
+    income: Decimal | int,
+    birth_date: date,
+    sibling_position: int = 1,
+) -> FeeQuote:
+    """:func:`calculate_fee` on already loaded brackets of one age group and care hours (the
+    declaration page quotes every bracket with one query)."""
+    income = Decimal(income)
+    rows = sorted(rows, key=lambda r: (r.income_up_to is None, r.income_up_to or 0))
     bracket = next((r for r in rows if r.income_up_to is None or income <= r.income_up_to), None)
     base = bracket.monthly_fee if bracket is not None else ZERO
     free = is_fee_free(birth_date, day, table.fee_free_years)
@@ -84,10 +105,7 @@ def calculate_fee(
     elif bracket.income_up_to is None:
         notes.append(_("höchste Einkommensstufe"))
     else:
-        notes.append(
-            _("Einkommen bis %(limit)s €")
-            % {"limit": f"{bracket.income_up_to:,.0f}".replace(",", ".")}
-        )
+        notes.append(_("Einkommen bis %(limit)s €") % {"limit": euros(bracket.income_up_to)})
     if free:
         amount = ZERO
         notes.append(_("beitragsfrei: die letzten Kita-Jahre vor der Einschulung"))
@@ -99,6 +117,11 @@ def calculate_fee(
             amount = (base / 2).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
             notes.append(_("Geschwisterkind: halber Beitrag"))
     return FeeQuote(amount, base, table, bracket, free, reduced and not free, "; ".join(notes))
+
+
+def euros(value: Decimal | int) -> str:
+    """A whole euro amount the German way: 37000 → "37.000"."""
+    return f"{value:,.0f}".replace(",", ".")
 
 
 @dataclass(frozen=True)

@@ -706,26 +706,31 @@ def make_facility_offer(actor, wish: Wish, child: Child) -> Offer:
 def offers_for_family(family) -> list[Offer]:
     return list(
         Offer.objects.filter(application__family=family)
-        .select_related("facility", "child", "application")
+        .select_related("facility", "child", "application__fee_declaration", "contract")
         .order_by("-created_at")
     )
 
 
 def statistics(kita_year: int | None = None) -> list[dict]:
-    """Per district and age group: places, applications, placed, unplaced, unfilled places,
-    U3 coverage (placed U3 children / U3 applicants). Built from the latest done run per
-    Kita year (binding preferred) plus accepted offers."""
+    """Per district and age group: places (Kitas + family daycare of the Kita year),
+    applications, placed, unplaced, unfilled places, the share placed, and the coverage rate
+    against the district's child population (``services_planning.add_coverage``; none
+    without population figures), plus a total per age group. Built from the latest done run
+    of the Kita year (binding preferred; without a year, of any year) plus accepted offers."""
     from .models import AgeGroupOffer, District, Facility
+    from .services_planning import add_coverage, daycare_places_by_age, upcoming_kita_year
 
     run_filter = Q(status=AllocationRun.Status.DONE)
     if kita_year is not None:
         run_filter &= Q(kita_year=kita_year)
     run = AllocationRun.objects.filter(run_filter).order_by("-binding", "-pk").first()
+    year = run.kita_year if run is not None else (kita_year or upcoming_kita_year())
     places = Counter()
     for district_id, age, count in AgeGroupOffer.objects.values_list(
         "facility__district_id", "age_group", "places"
     ):
         places[(district_id, age)] += count
+    daycare = daycare_places_by_age(year)
     applications = Counter()
     placed = Counter()
     if run is not None:
@@ -744,25 +749,28 @@ def statistics(kita_year: int | None = None) -> list[dict]:
     for district in District.objects.order_by("name"):
         for age in AgeGroup.values:
             key = (district.pk, age)
+            total = places[key] + daycare.get(key, 0)
             rows.append(
                 {
                     "district": district.name,
+                    "district_id": district.pk,
+                    "kita_year": year,
                     "age_group": age,
-                    "places": places[key],
+                    "kita_places": places[key],
+                    "daycare_places": daycare.get(key, 0),
+                    "places": total,
                     "applications": applications[key],
                     "placed": placed[key],
                     "unplaced": max(0, applications[key] - placed[key]),
-                    "unfilled": max(0, places[key] - placed[key]) if run else places[key],
+                    "unfilled": max(0, total - placed[key]) if run else total,
+                    "placed_share": (
+                        round(100 * placed[key] / applications[key], 1)
+                        if applications[key]
+                        else None
+                    ),
                 }
             )
-    for row in rows:
-        if row["age_group"] == "U3":
-            row["u3_coverage"] = (
-                round(100 * row["placed"] / row["applications"], 1) if row["applications"] else None
-            )
-        else:
-            row["u3_coverage"] = None
-    return rows
+    return add_coverage(rows, year)
 
 
 def run_json(run: AllocationRun) -> str:

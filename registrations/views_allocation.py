@@ -284,11 +284,14 @@ STAT_COLUMNS = (
     "district",
     "age_group",
     "places",
+    "daycare_places",
     "applications",
     "placed",
     "unplaced",
     "unfilled",
-    "u3_coverage",
+    "placed_share",
+    "population",
+    "coverage",
 )
 
 
@@ -297,22 +300,53 @@ def _stat_header():
         _("Bezirk"),
         _("Altersgruppe"),
         _("Plätze"),
+        _("davon Kindertagespflege"),
         _("Voranmeldungen"),
         _("vermittelt"),
         _("ohne Platz"),
         _("unbesetzte Plätze"),
-        _("U3-Bedarfsdeckung (%)"),
+        _("Anteil vermittelt (%)"),
+        _("Kinder im Alter (Bevölkerung)"),
+        _("Versorgungsquote (%)"),
+    ]
+
+
+def coverage_notes() -> list[str]:
+    """The formula and the meaning of a missing rate, for the page and the export."""
+    return [
+        _(
+            "Versorgungsquote = Plätze der Altersgruppe (Kitas und Kindertagespflege im "
+            "Bezirk) ÷ Kinder der Altersgruppe im Bezirk (Bevölkerung im Kita-Jahr) × 100. "
+            "Für U3 ist das die U3-Versorgungsquote des Jugendamts (Ziel der Stadt Bochum: "
+            "40 %)."
+        ),
+        _(
+            "„Anteil vermittelt“ = vermittelte Kinder ÷ Voranmeldungen der Altersgruppe in der "
+            "Runde × 100; er sagt nichts über Kinder ohne Voranmeldung."
+        ),
+        _(
+            "— bzw. leer: Für diesen Bezirk und dieses Kita-Jahr ist keine Bevölkerungszahl "
+            "hinterlegt; das Jugendamt trägt sie unter „Kinder je Bezirk“ ein. Es wird keine "
+            "Quote geschätzt."
+        ),
     ]
 
 
 @youth_office_required
 def statistics(request):
     rows = _stat_rows(request)
-    peak = max([max(r["places"], r["applications"]) for r in rows] + [1])
+    peak = max([max(r["places"], r["applications"]) for r in rows if not r.get("total")] + [1])
     return render(
         request,
         "registrations/allocation/statistics.html",
-        {"rows": rows, "peak": peak, "header": _stat_header(), "year": request.GET.get("year", "")},
+        {
+            "rows": rows,
+            "peak": peak,
+            "header": _stat_header(),
+            "year": request.GET.get("year", ""),
+            "kita_year": rows[0]["kita_year"] if rows else None,
+            "notes": coverage_notes(),
+        },
     )
 
 
@@ -320,6 +354,11 @@ def statistics(request):
 def statistics_export(request, fmt: str):
     rows = _stat_rows(request)
     body = [[row[c] if row[c] is not None else "" for c in STAT_COLUMNS] for row in rows]
+    if rows:
+        body.append([])
+        year = rows[0]["kita_year"]
+        body.append([_("Kita-Jahr %(year)s") % {"year": f"{year}/{str(year + 1)[-2:]}"}])
+        body.extend([note] for note in coverage_notes())
     return table_download(
         fmt, _stat_header(), body, "platzvergabe-statistik", sheet_title=_("Statistik")
     )
@@ -331,11 +370,12 @@ def statistics_export(request, fmt: str):
 @staff_required
 def staff_offers(request):
     facilities = services.visible_facilities(request.user)
-    offers = (
+    offers = list(
         Offer.objects.filter(facility__in=facilities)
-        .select_related("facility", "child", "application", "contract")
+        .select_related("facility", "child", "application__fee_declaration", "contract")
         .order_by("facility__name", "-created_at")[:500]
     )
+    _describe_fees(offers)
     policy = AllocationPolicy.current()
     candidates = []
     if policy.mode == AllocationPolicy.Mode.DECENTRAL:
@@ -399,6 +439,14 @@ def staff_contract_pdf(request, pk: int):
     return _pdf_response(contract)
 
 
+def _describe_fees(offers) -> None:
+    """Each offer's ``fee_described``: the family's income-bracket declaration in words."""
+    from .services_fees import describe
+
+    for offer in offers:
+        offer.fee_described = describe(getattr(offer.application, "fee_declaration", None))
+
+
 def _pdf_response(contract: CareContract) -> HttpResponse:
     response = HttpResponse(bytes(contract.pdf), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{contract.number}.pdf"'
@@ -423,6 +471,7 @@ def family_offers(request):
         offers, outcomes = [], []
     else:
         offers = allocation.offers_for_family(family)
+        _describe_fees(offers)
         latest = {}
         for outcome in (
             RunOutcome.objects.filter(
@@ -612,8 +661,16 @@ def _circumstances_page(request, application, *, office: bool):
             "rules": Criterion.objects.filter(kind=CriterionKind.CARRIER_RULE, active=True),
             "office": office,
             "errors": errors,
+            "fee_described": _fee_described(application) if office else "",
         },
     )
+
+
+def _fee_described(application) -> str:
+    from .models_family_data import FeeDeclaration
+    from .services_fees import describe
+
+    return describe(FeeDeclaration.objects.filter(application=application).first())
 
 
 @login_required

@@ -151,3 +151,22 @@ urlpatterns += [
 from employer_quota.municipal.urls import urlpatterns as _employer_patterns  # noqa: E402
 
 urlpatterns += _employer_patterns
+
+# Issue 4 follow-ups: income-bracket declaration, children per district, family-daycare places.
+from registrations import views_fees as _fees  # noqa: E402
+from registrations import views_planning as _planning  # noqa: E402
+
+urlpatterns += [
+    path(
+        "meine-anmeldungen/<str:reference>/elternbeitrag/",
+        _fees.family_fee_declaration,
+        name="family-fee-declaration",
+    ),
+    path("verwaltung/kinder-je-bezirk/", _planning.population, name="planning-population"),
+    path("verwaltung/tagespflege/plaetze/", _planning.daycare_places, name="planning-daycare"),
+    path(
+        "verwaltung/tagespflege/plaetze/<slug:slug>/",
+        _planning.daycare_places_edit,
+        name="planning-daycare-edit",
+    ),
+]

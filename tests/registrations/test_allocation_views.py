@@ -163,7 +163,7 @@ def test_the_fee_table_is_edited_and_drives_the_calculator(city, city_client):
 def test_statistics_as_chart_csv_and_xlsx(city, market):
     client = staff(city, "jugendamt@bochum.test", "youth_office")
     body = client.get("/verwaltung/statistik/").content.decode()
-    assert "<svg" in body and "U3-Bedarfsdeckung" in body
+    assert "<svg" in body and "Versorgungsquote" in body
     rows = list(
         csv.reader(
             io.StringIO(client.get("/verwaltung/statistik/export.csv").content.decode("utf-8-sig")),
@@ -171,14 +171,16 @@ def test_statistics_as_chart_csv_and_xlsx(city, market):
         )
     )
     assert rows[0][0] == "Bezirk" and len(rows) > 2
-    placed = sum(int(r[4]) for r in rows[1:])
+    data = rows[1 : rows.index([])]
+    placed = sum(int(r[5]) for r in data if r[0] != "Gesamt")
     assert placed >= 1
+    assert any(r and r[0].startswith("Versorgungsquote =") for r in rows)
     sheet = load_workbook(
         io.BytesIO(client.get("/verwaltung/statistik/export.xlsx").content)
     ).active
-    values = list(sheet.values)
-    assert len(values) == len(rows)
-    assert [[str(v) for v in r[:6]] for r in values[1:]] == [r[:6] for r in rows[1:]]
+    values = [r for r in sheet.values if any(v is not None for v in r)]
+    assert len(values) == len(rows) - 1  # the blank separator row
+    assert [[str(v) for v in r[:6]] for r in values[1 : len(data) + 1]] == [r[:6] for r in data]
 
 
 def test_the_family_accepts_downloads_the_contract_and_signs(city, market):
