@@ -90,6 +90,22 @@ KREIS_DUEREN = MunicipalitySpec(
 
 SPECS = {"bochum": BOCHUM, "kreis-dueren": KREIS_DUEREN}
 
+# Children per Stadtbezirk in the coming Kita year (under 3, 3 to school entry), the youth
+# office's planning figures. Plausible for Bochum (about 3,400 births a year, ~10,600 children
+# under three) and sized so that the demo's places give U3 coverage rates of 41–55 % per
+# district (city: ~48 %, above the goal agreement's 40 % for 2016). Kreis Düren's demo has
+# none on purpose: its statistics show "—" where figures are missing.
+POPULATION = {
+    "bochum": {
+        "Mitte": (2_880, 3_170),
+        "Wattenscheid": (1_870, 2_060),
+        "Nord": (1_290, 1_420),
+        "Ost": (1_560, 1_720),
+        "Süd": (1_470, 1_620),
+        "Südwest": (1_570, 1_730),
+    }
+}
+
 BIG_CARRIERS = [
     ("Jugendamt {city} – Städtische Kitas", Carrier.Kind.MUNICIPAL, 0.30),
     ("Evangelischer Kita-Verbund {city}", Carrier.Kind.PROTESTANT, 0.14),
@@ -351,6 +367,7 @@ def load_municipality_demo(slug: str) -> dict[str, int]:
     """Fill the current (municipality) schema with its demo landscape. Idempotent."""
     spec = SPECS[slug]
     if Facility.objects.exists():
+        ensure_demo_population(slug)
         return summary()
     rng = random.Random(spec.seed)
     districts = District.objects.bulk_create(
@@ -431,7 +448,31 @@ def load_municipality_demo(slug: str) -> dict[str, int]:
                 )
             )
     FamilyDaycarePerson.objects.bulk_create(persons)
+    ensure_demo_population(slug)
     return summary()
+
+
+def ensure_demo_population(slug: str) -> int:
+    """The demo's children per district for the coming Kita year and the current one (1 %
+    more under-threes a year earlier: births are falling). Idempotent; returns rows added."""
+    from .models_family_data import DistrictPopulation
+    from .services_planning import upcoming_kita_year
+
+    figures = POPULATION.get(slug)
+    if not figures:
+        return 0
+    year = upcoming_kita_year()
+    added = 0
+    for district in District.objects.filter(name__in=list(figures)):
+        u3, ue3 = figures[district.name]
+        for kita_year, factor in ((year, 1.0), (year - 1, 1.01)):
+            _row, created = DistrictPopulation.objects.get_or_create(
+                district=district,
+                kita_year=kita_year,
+                defaults={"children_u3": round(u3 * factor), "children_ue3": ue3},
+            )
+            added += created
+    return added
 
 
 def summary() -> dict[str, int]:
