@@ -317,8 +317,7 @@ def coverage_notes() -> list[str]:
         _(
             "Versorgungsquote = Plätze der Altersgruppe (Kitas und Kindertagespflege im "
             "Bezirk) ÷ Kinder der Altersgruppe im Bezirk (Bevölkerung im Kita-Jahr) × 100. "
-            "Für U3 ist das die U3-Versorgungsquote des Jugendamts (Ziel der Stadt Bochum: "
-            "40 %)."
+            "Für U3 ist das die U3-Versorgungsquote, mit der das Jugendamt den Ausbau plant."
         ),
         _(
             "„Anteil vermittelt“ = vermittelte Kinder ÷ Voranmeldungen der Altersgruppe in der "

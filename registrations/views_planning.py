@@ -91,10 +91,25 @@ def population(request):
                 "ue3_errors": errors.get(f"ue3_{district.pk}", []),
             }
         )
+    labels = {
+        "u3": _("Kinder unter 3 Jahren"),
+        "ue3": _("Kinder von 3 Jahren bis zum Schuleintritt"),
+    }
+    summary = []
+    for key, messages_ in errors.items():
+        kind, _sep, pk = key.partition("_")
+        district = next((d for d in districts if str(d.pk) == pk), None)
+        if key == "csv":
+            summary += [("csv", _("CSV-Datei"), m) for m in messages_]
+        elif district is not None and kind in labels:
+            label = f"{district.name}, {labels[kind]}"
+            summary += [(key, label, m) for m in messages_]
+        else:
+            summary += [("", "", m) for m in messages_]
     return render(
         request,
         "registrations/planning/population.html",
-        {"year": year, "rows": rows, "errors": errors},
+        {"year": year, "rows": rows, "errors": errors, "summary": summary},
     )
 
 
@@ -164,8 +179,19 @@ def daycare_places_edit(request, slug: str):
         }
         for age, hours in cells
     ]
+    summary = [
+        (
+            f"ktp-{row['key']}",
+            _("%(age)s, %(hours)d Stunden")
+            % {"age": "U3" if row["age"] == "U3" else "Ü3", "hours": row["hours"]},
+            message,
+        )
+        for row in rows
+        for message in row["errors"]
+    ]
+    summary += [("", "", m) for key, ms in errors.items() if key == "kita_year" for m in ms]
     return render(
         request,
         "registrations/planning/daycare_places_edit.html",
-        {"district": district, "year": year, "rows": rows, "errors": errors},
+        {"district": district, "year": year, "rows": rows, "errors": errors, "summary": summary},
     )

@@ -135,10 +135,19 @@ def test_run_offer_accept_contract_and_a_decline_passes_the_place_on(
         steps.check("cora-follow-up-offer")
         logout(page)
 
-        # Amira accepts Kita A's place and downloads the contract.
+        # Amira declares her income bracket (not her income) from the offer, then accepts
+        # Kita A's place and downloads the contract.
         login(page, portal_server, "amira@example.org")
         page.goto(portal_server + "/meine-anmeldungen/angebote/")
         expect(page.locator("main")).to_contain_text("Platz bei Ihrem Wunsch 1")
+        page.get_by_role("link", name="Einkommensstufe für Amira angeben").click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Angabe zum Elternbeitrag")
+        steps.check("amira-fee-declaration")
+        page.get_by_label("25.001 € bis 37.000 € im Jahr").check()
+        page.get_by_role("button", name="Angabe speichern").click()
+        expect(page.locator(".fee-declaration").first).to_contain_text(
+            "Einkommen bis 37.000 € im Jahr (Angabe der Familie)"
+        )
         page.get_by_role("button", name="annehmen").click()
         expect(page.locator(".offer-status").first).to_have_text("angenommen")
         steps.check("amira-accepted")
@@ -170,3 +179,88 @@ def test_run_offer_accept_contract_and_a_decline_passes_the_place_on(
             )
         connection.set_schema_to_public()
     assert status == {"Amira": "accepted", "Bela": "declined", "Cora": "open"}
+
+
+def test_the_planning_and_fee_declaration_pages_pass_axe(
+    page, steps, portal_server, browser_city, django_db_blocker
+):
+    """The youth office's children-per-district and family-daycare pages, the statistics
+    with and without population figures, their error states, and a family's fee
+    declaration page (also with its error), each checked with axe-core."""
+    from registrations import services
+    from registrations.fees import ensure_demo_fee_table
+    from registrations.models import District, Facility
+    from registrations.models_family_data import DistrictPopulation
+    from tests.registrations.test_pre_registration import next_august
+
+    start = next_august()
+    with django_db_blocker.unblock():
+        with tenant_context(browser_city), transaction.atomic():
+            ensure_demo_fee_table(start.replace(month=1, day=1))
+            district = District.objects.order_by("name").first()
+            DistrictPopulation.objects.update_or_create(
+                district=district,
+                kita_year=start.year,
+                defaults={"children_u3": 900, "children_ue3": 1000},
+            )
+            User = get_user_model()
+            if not User.objects.filter(email="planung@example.org").exists():
+                User.objects.create_user(
+                    email="planung@example.org", password=PASSWORD, role="youth_office"
+                )
+            if not User.objects.filter(email="dora@example.org").exists():
+                user = User.objects.create_user(
+                    email="dora@example.org", password=PASSWORD, role="parent"
+                )
+                kita = Facility.objects.filter(district=district).order_by("name").first()
+                services.submit_application(
+                    user,
+                    services.ApplicationInput(
+                        children=[services.ChildInput("Dora", "Axe", start - timedelta(days=800))],
+                        guardians=[services.GuardianInput("Dora", "Axe", "dora@example.org")],
+                        start_date=start,
+                        care_hours=35,
+                        street="Am Markt 2",
+                        postcode=kita.postcode,
+                        district_id=district.pk,
+                        facility_ids=[kita.pk],
+                    ),
+                )
+            slug = district.slug
+        connection.set_schema_to_public()
+
+    login(page, portal_server, "planung@example.org")
+    for path, label in [
+        (f"/verwaltung/statistik/?year={start.year}", "statistics-with-population"),
+        ("/verwaltung/statistik/?year=2060", "statistics-without-population"),
+        (f"/verwaltung/kinder-je-bezirk/?jahr={start.year}", "population"),
+        (f"/verwaltung/tagespflege/plaetze/?jahr={start.year}", "daycare-places"),
+        (f"/verwaltung/tagespflege/plaetze/{slug}/?jahr={start.year}", "daycare-places-edit"),
+    ]:
+        page.goto(portal_server + path)
+        steps.check(label)
+    page.get_by_label("Plätze U3, 35 Stunden").fill("-2")
+    page.get_by_role("button", name="Speichern").click()
+    expect(page.locator("#ktp-U3_35-error")).to_have_text("Die Zahl darf nicht negativ sein.")
+    steps.check("daycare-places-error")
+    page.goto(portal_server + f"/verwaltung/kinder-je-bezirk/?jahr={start.year}")
+    page.locator(f"#u3_{district.pk}").fill("viele")
+    page.get_by_role("button", name="Speichern").click()
+    expect(page.locator(f"#u3_{district.pk}-error")).to_be_visible()
+    steps.check("population-error")
+    page.get_by_role("button", name="Datei übernehmen").click()
+    expect(page.locator("#csv-error")).to_be_visible()
+    steps.check("population-import-error")
+    logout(page)
+
+    login(page, portal_server, "dora@example.org")
+    page.goto(portal_server + "/meine-anmeldungen/")
+    page.get_by_role("link", name="Einkommensstufe für den Elternbeitrag angeben").click()
+    steps.check("fee-declaration")
+    page.get_by_role("button", name="Angabe speichern").click()
+    expect(page.locator("#bracket-error")).to_be_visible()
+    steps.check("fee-declaration-error")
+    page.get_by_label("keine Angabe").check()
+    page.get_by_role("button", name="Angabe speichern").click()
+    expect(page.locator("#current-declaration")).to_contain_text("„keine Angabe“ gewählt")
+    steps.check("fee-declaration-saved")
