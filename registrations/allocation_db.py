@@ -35,18 +35,20 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
 from .allocation.market import MARKET_FORMAT
-from .criteria import Scorer, WishContext
+from .criteria import Scorer
 from .models import (
     AgeGroupOffer,
     Application,
     ApplicationChild,
+    Child,
     District,
     Facility,
     Wish,
@@ -56,6 +58,7 @@ from .models_allocation import AllocationPolicy, ApplicationCircumstances, Offer
 from .services import age_group_at
 
 BAND_WEIGHTS = {25: 20, 35: 55, 45: 25}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OPEN_WISH_STATUSES = (WishStatus.RECEIVED, WishStatus.IN_REVIEW)
 
 
@@ -71,11 +74,47 @@ def daycare_key(district_slug: str) -> str:
     return f"KTP:{district_slug}"
 
 
+canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+"""The canonical JSON text of a document (sorted keys, no spaces, UTF-8 as is)."""
+
+_json_string = json.encoder.encode_basestring  # a str as a JSON string (no ASCII escaping)
+_RECORD_KEYS = frozenset({"explanation", "group", "id", "placement"})
+
+
 def canonical_hash(document: Any) -> str:
     """SHA-256 over the canonical JSON text (sorted keys, no spaces): stable across the
     database's JSON storage, which does not keep key order."""
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(canonical_json(document).encode()).hexdigest()
+
+
+def canonical_record(record: dict[str, Any]) -> tuple[str, str]:
+    """A result's child record as canonical JSON, assembled from its parts: (the canonical
+    text of its explanation, the canonical text of the record). The keys sort as
+    explanation < group < id < placement, so the record's text is exactly
+    ``canonical_json(record)`` while the explanation is serialised once."""
+    explanation = canonical_json(record["explanation"])
+    if record.keys() != _RECORD_KEYS:
+        return explanation, canonical_json(record)
+    group, key, placement = record["group"], record["id"], record["placement"]
+    return explanation, (
+        f'{{"explanation":{explanation},'
+        f'"group":{_json_string(group) if isinstance(group, str) else canonical_json(group)},'
+        f'"id":{_json_string(key) if isinstance(key, str) else canonical_json(key)},'
+        f'"placement":{canonical_json(placement)}}}'
+    )
+
+
+def canonical_result_hash(result: dict[str, Any], children: list[str]) -> str:
+    """``canonical_hash(result)`` from the canonical texts of its child records (in order,
+    from :func:`canonical_record`): "children" sorts before every other key."""
+    rest = {key: value for key, value in result.items() if key != "children"}
+    if "children" not in result or not rest or min(rest) < "children":
+        return canonical_hash(result)
+    digest = hashlib.sha256(b'{"children":[')
+    digest.update(",".join(children).encode())
+    digest.update(b"],")
+    digest.update(canonical_json(rest)[1:].encode())
+    return digest.hexdigest()
 
 
 def kita_year_bounds(year: int, start_month: int = 8) -> tuple[date, date]:
@@ -164,7 +203,7 @@ class Instance:
     daycare_districts: dict[str, int]
 
 
-@dataclass
+@dataclass(slots=True)
 class ApplicationRow:
     pk: int
     start_date: date
@@ -182,91 +221,144 @@ class ApplicationRow:
     rules: frozenset[int] = frozenset()
 
 
-def load_applications(kita_year: int) -> list[ApplicationRow]:
-    """The run's applications as plain rows (a handful of queries, no model instances):
-    active, desired start in the Kita year, no open or accepted offer; children in id
-    order; open wishes in rank order; the circumstances."""
-    start, end = kita_year_bounds(kita_year, AllocationPolicy.current().kita_year_start_month)
-    busy = Offer.objects.filter(status__in=(Offer.Status.OPEN, Offer.Status.ACCEPTED)).values(
-        "application_id"
-    )
-    selected = Application.objects.filter(
-        status=Application.Status.ACTIVE, start_date__gte=start, start_date__lt=end
-    ).exclude(pk__in=busy)
-    rows: dict[int, ApplicationRow] = {}
-    for values in selected.order_by("pk").values_list(
-        "pk",
-        "start_date",
-        "care_hours",
-        "district_id",
-        "created_at",
-        "place_together",
-        "wants_family_daycare",
-        "family_daycare_district_id",
-    ):
-        pk, start_date, hours, district, created, together, daycare, daycare_district = values
-        rows[pk] = ApplicationRow(
-            pk,
-            start_date,
-            hours,
-            district,
-            created,
-            together,
-            daycare_district if daycare else None,
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _applications_sql() -> str:
+    """One query for the run's applications: the application's columns, its children (ids
+    and birth dates in id order), its open wishes (facility and wish ids in rank order) and
+    its circumstances (facts, employers, sibling Kitas, carrier rules) as arrays."""
+    through_siblings = ApplicationCircumstances.sibling_facilities.through
+    through_rules = ApplicationCircumstances.carrier_rules.through
+    return f"""
+        WITH selected AS (
+            SELECT a.id, a.start_date, a.care_hours, a.district_id,
+                   (extract(epoch FROM a.created_at) * 1000000)::bigint AS created_us,
+                   a.place_together, a.wants_family_daycare, a.family_daycare_district_id
+            FROM {_table(Application)} a
+            WHERE a.status = %s AND a.start_date >= %s AND a.start_date < %s
+              AND NOT EXISTS (
+                  SELECT 1 FROM {_table(Offer)} o
+                  WHERE o.application_id = a.id AND o.status IN (%s, %s)
+              )
+        ),
+        kids AS (
+            SELECT ac.application_id,
+                   array_agg(ac.child_id) AS ids, array_agg(c.birth_date) AS births
+            FROM {_table(ApplicationChild)} ac
+            JOIN {_table(Child)} c ON c.id = ac.child_id
+            WHERE ac.application_id IN (SELECT id FROM selected)
+            GROUP BY ac.application_id
+        ),
+        wishes AS (
+            SELECT w.application_id,
+                   array_agg(w.facility_id) AS facilities, array_agg(w.id) AS ids,
+                   array_agg(w.rank) AS ranks
+            FROM {_table(Wish)} w
+            WHERE w.application_id IN (SELECT id FROM selected) AND w.status IN (%s, %s)
+            GROUP BY w.application_id
+        ),
+        infos AS (
+            SELECT ci.id FROM {_table(ApplicationCircumstances)} ci
+            WHERE ci.application_id IN (SELECT id FROM selected)
+        ),
+        siblings AS (
+            SELECT t.applicationcircumstances_id AS info_id, array_agg(t.facility_id) AS ids
+            FROM {_table(through_siblings)} t
+            WHERE t.applicationcircumstances_id IN (SELECT id FROM infos)
+            GROUP BY t.applicationcircumstances_id
+        ),
+        rules AS (
+            SELECT t.applicationcircumstances_id AS info_id, array_agg(t.criterion_id) AS ids
+            FROM {_table(through_rules)} t
+            WHERE t.applicationcircumstances_id IN (SELECT id FROM infos)
+            GROUP BY t.applicationcircumstances_id
         )
-    ids = selected.values("pk")
-    for app_id, child_id, birth in (
-        ApplicationChild.objects.filter(application_id__in=ids)
-        .order_by("child_id")
-        .values_list("application_id", "child_id", "child__birth_date")
-    ):
-        rows[app_id].children.append((child_id, birth))
-    for app_id, facility_id, wish_id in (
-        Wish.objects.filter(application_id__in=ids, status__in=OPEN_WISH_STATUSES)
-        .order_by("application_id", "rank")
-        .values_list("application_id", "facility_id", "pk")
-    ):
-        rows[app_id].wishes.append(facility_id)
-        rows[app_id].wish_ids[facility_id] = wish_id
-    info_ids: dict[int, int] = {}
+        SELECT s.id, s.start_date, s.care_hours, s.district_id, s.created_us, s.place_together,
+               CASE WHEN s.wants_family_daycare THEN s.family_daycare_district_id END,
+               kids.ids, kids.births, wishes.facilities, wishes.ids, wishes.ranks,
+               ci.id IS NOT NULL, ci.both_working, ci.single_parent, ci.hardship, ci.resident,
+               ci.employers, siblings.ids, rules.ids
+        FROM selected s
+        LEFT JOIN kids ON kids.application_id = s.id
+        LEFT JOIN wishes ON wishes.application_id = s.id
+        LEFT JOIN {_table(ApplicationCircumstances)} ci ON ci.application_id = s.id
+        LEFT JOIN siblings ON siblings.info_id = ci.id
+        LEFT JOIN rules ON rules.info_id = ci.id
+        ORDER BY s.id
+    """
+
+
+def load_applications(kita_year: int) -> list[ApplicationRow]:
+    """The run's applications as plain rows (one query, no model instances): active,
+    desired start in the Kita year, no open or accepted offer; children in id order; open
+    wishes in rank order; the circumstances."""
+    start, end = kita_year_bounds(kita_year, AllocationPolicy.current().kita_year_start_month)
+    params = [
+        Application.Status.ACTIVE.value,
+        start,
+        end,
+        Offer.Status.OPEN.value,
+        Offer.Status.ACCEPTED.value,
+        *(status.value for status in OPEN_WISH_STATUSES),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_applications_sql(), params)
+        records = cursor.fetchall()
+    rows: list[ApplicationRow] = []
     for (
-        info_id,
-        app_id,
+        pk,
+        start_date,
+        hours,
+        district,
+        created_us,
+        together,
+        daycare_district,
+        kid_ids,
+        births,
+        wish_facilities,
+        wish_ids,
+        wish_ranks,
+        has_info,
         working,
         single,
         hardship,
         resident,
         employers,
-    ) in ApplicationCircumstances.objects.filter(application_id__in=ids).values_list(
-        "pk",
-        "application_id",
-        "both_working",
-        "single_parent",
-        "hardship",
-        "resident",
-        "employers",
-    ):
-        row = rows[app_id]
-        row.facts = (working, single, hardship, resident)
-        row.employers = list(employers or [])
-        info_ids[info_id] = app_id
-    siblings: dict[int, set[int]] = defaultdict(set)
-    through = ApplicationCircumstances.sibling_facilities.through
-    for info_id, facility_id in through.objects.filter(
-        applicationcircumstances__application_id__in=ids
-    ).values_list("applicationcircumstances_id", "facility_id"):
-        siblings[info_ids[info_id]].add(facility_id)
-    rules: dict[int, set[int]] = defaultdict(set)
-    through = ApplicationCircumstances.carrier_rules.through
-    for info_id, criterion_id in through.objects.filter(
-        applicationcircumstances__application_id__in=ids
-    ).values_list("applicationcircumstances_id", "criterion_id"):
-        rules[info_ids[info_id]].add(criterion_id)
-    for app_id, values in siblings.items():
-        rows[app_id].siblings = frozenset(values)
-    for app_id, values in rules.items():
-        rows[app_id].rules = frozenset(values)
-    return list(rows.values())
+        siblings,
+        rules,
+    ) in records:
+        # Arrays come unordered (an ordered aggregate sorts per group): children by id,
+        # wishes by rank, here.
+        kids = sorted(zip(kid_ids, births, strict=True)) if kid_ids else []
+        if wish_ids:
+            ordered = sorted(zip(wish_ranks, wish_ids, wish_facilities, strict=True))
+            facilities = [facility for _, _, facility in ordered]
+            wish_map = {facility: wish for _, wish, facility in ordered}
+        else:
+            facilities, wish_map = [], {}
+        row = ApplicationRow(
+            pk,
+            start_date,
+            hours,
+            district,
+            _EPOCH + timedelta(microseconds=created_us),
+            together,
+            daycare_district,
+            kids,
+            facilities,
+            wish_map,
+        )
+        if has_info:
+            row.facts = (working, single, hardship, resident)
+            row.employers = list(employers or [])
+            if siblings:
+                row.siblings = frozenset(siblings)
+            if rules:
+                row.rules = frozenset(rules)
+        rows.append(row)
+    return rows
 
 
 def build_instance(
@@ -349,71 +441,80 @@ def build_instance(
     groups: list[dict[str, Any]] = []
     child_application: dict[str, int] = {}
     static_cache: dict[tuple, int | float] = {}
-    facility_slugs = {pk: facility_key(pk) for pk in facilities}
+    # Per facility: (snapshot id, carrier, district); the points of the district criterion.
+    facility_info = {
+        pk: (facility_key(pk), f.carrier_id, f.district_id) for pk, f in facilities.items()
+    }
+    district_points = scorer.district_points
+    static_points = scorer.static_points_of
+    daycare_keys = {pk: daycare_key(d.slug) for pk, d in districts.items()}
+    eligible = employers.eligible
+    no_employers: frozenset[str] = frozenset()
+    local_tz = timezone.get_current_timezone()
+    allowed = set(age_groups)
     for row in rows:
         kids = row.children
-        ages = [age_group_at(birth, row.start_date) for _, birth in kids]
-        if not kids or any(age not in age_groups for age in ages):
+        if not kids:
             continue
-        own_employers = frozenset([*row.employers, *employers.eligible.get(row.pk, [])])
-        registered = timezone.localtime(row.created_at)
+        start_date = row.start_date
+        ages = [age_group_at(birth, start_date) for _, birth in kids]
+        if not allowed.issuperset(ages):
+            continue
+        own_employers = frozenset([*row.employers, *eligible.get(row.pk, ())])
+        registered = row.created_at.astimezone(local_tz)
         registered_on = registered.date()
         registered_text = registered.isoformat()
-        member_keys = []
-        for (kid_id, birth), age in zip(kids, ages, strict=True):
-            key = child_key(kid_id)
-            cache_key = (birth, row.start_date, registered_on, row.facts)
-            static = static_cache.get(cache_key)
-            if static is None:
-                both_working, single_parent, hardship, resident = row.facts
-                static = static_cache[cache_key] = scorer.static_points(
-                    WishContext(
-                        birth_date=birth,
-                        start_date=row.start_date,
-                        registered_on=registered_on,
-                        home_district_id=row.district_id,
-                        facility_id=None,
-                        facility_carrier_id=None,
-                        facility_district_id=0,
-                        both_working=both_working,
-                        single_parent=single_parent,
-                        hardship=hardship,
-                        resident=resident,
-                    )
-                )
-            wishes = []
-            for facility_id in row.wishes:
-                facility = facilities.get(facility_id)
-                if facility is None:
-                    continue
-                points = static + scorer.facility_points(
-                    row.district_id,
+        home = row.district_id
+        facts = row.facts
+        # Wishes as (snapshot id, facility, carrier, district); the points that do not
+        # depend on the child (district, local criteria) once per application.
+        local = bool(row.siblings or row.rules or own_employers)
+        wish_points: list[tuple[str, int | float]] = []
+        for facility_id in row.wishes:
+            info = facility_info.get(facility_id)
+            if info is None:
+                continue
+            slug, carrier_id, facility_district = info
+            if local:
+                points = scorer.facility_points(
+                    home,
                     facility_id,
-                    facility.carrier_id,
-                    facility.district_id,
+                    carrier_id,
+                    facility_district,
                     row.siblings,
                     row.rules,
                     own_employers,
-                    facility_employers.get(facility_id, frozenset()),
+                    facility_employers.get(facility_id, no_employers),
                 )
-                wishes.append({"facility": facility_slugs[facility_id], "priority": points})
-            if row.daycare_district_id:
-                district = districts[row.daycare_district_id]
-                dkey = daycare_key(district.slug)
-                if dkey in daycare_districts:
-                    points = static + scorer.facility_points(
-                        row.district_id, None, None, district.pk
-                    )
-                    wishes.append({"facility": dkey, "priority": points})
-            if not wishes:
-                continue
+            else:
+                points = district_points if home == facility_district else 0
+            wish_points.append((slug, points))
+        if row.daycare_district_id:
+            dkey = daycare_keys[row.daycare_district_id]
+            if dkey in daycare_districts:
+                points = district_points if home == row.daycare_district_id else 0
+                wish_points.append((dkey, points))
+        member_keys = []
+        for (kid_id, birth), age in zip(kids, ages, strict=True):
+            if not wish_points:
+                break
+            key = child_key(kid_id)
+            cache_key = (birth, start_date, registered_on, facts)
+            static = static_cache.get(cache_key)
+            if static is None:
+                static = static_cache[cache_key] = static_points(
+                    birth, start_date, registered_on, *facts
+                )
             doc: dict[str, Any] = {
                 "id": key,
                 "birth_date": birth.isoformat(),
                 "registered_at": registered_text,
                 "age_group": age,
                 "care_hours": row.care_hours,
-                "wishes": wishes[:20],
+                "wishes": [
+                    {"facility": slug, "priority": static + points}
+                    for slug, points in wish_points[:20]
+                ],
             }
             if own_employers:
                 doc["employers"] = sorted(own_employers)

@@ -124,14 +124,61 @@ class Scorer:
     )
 
     def static_points(self, w: WishContext) -> int | float:
+        return self.static_points_of(
+            w.birth_date,
+            w.start_date,
+            w.registered_on,
+            w.both_working,
+            w.single_parent,
+            w.hardship,
+            w.resident,
+        )
+
+    def static_points_of(
+        self,
+        birth_date: date,
+        start_date: date,
+        registered_on: date,
+        both_working: bool,
+        single_parent: bool,
+        hardship: bool,
+        resident: bool,
+    ) -> int | float:
+        """The facility-independent points (what ``applies`` decides for the static kinds,
+        in the criteria's order), without building a ``WishContext`` per child."""
+        static = self.__dict__.get("_static")
+        if static is None:
+            static = self._static = [
+                (criterion.kind, self.points[criterion.pk], criterion.cutoff_date)
+                for criterion in self.criteria
+                if criterion.kind in self.STATIC_KINDS
+            ]
         total = 0
-        for criterion in self.criteria:
-            if criterion.kind in self.STATIC_KINDS and self.applies(criterion, w):
-                points = self.points[criterion.pk]
-                if criterion.kind == CriterionKind.AGE:
-                    points = points * full_years(w.birth_date, w.start_date)
+        for kind, points, cutoff in static:
+            if kind == CriterionKind.AGE:
+                years = full_years(birth_date, start_date)
+                if years > 0:
+                    total += points * years
+            elif kind == CriterionKind.WORKING:
+                if both_working:
+                    total += points
+            elif kind == CriterionKind.SINGLE_PARENT:
+                if single_parent:
+                    total += points
+            elif kind == CriterionKind.HARDSHIP:
+                if hardship:
+                    total += points
+            elif kind == CriterionKind.RESIDENT:
+                if resident:
+                    total += points
+            elif cutoff is not None and registered_on <= cutoff:  # REGISTRATION
                 total += points
         return total
+
+    @property
+    def district_points(self) -> int | float:
+        """The points of the district criteria (home district = the facility's district)."""
+        return sum(self.points[c.pk] for c in self.criteria if c.kind == CriterionKind.DISTRICT)
 
     def facility_points(
         self,

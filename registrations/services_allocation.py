@@ -14,15 +14,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -38,6 +41,9 @@ from .allocation_db import (
     Instance,
     build_instance,
     canonical_hash,
+    canonical_json,
+    canonical_record,
+    canonical_result_hash,
     capacities,
 )
 from .models import AgeGroup, Application, ApplicationEvent, Child, Wish, WishStatus
@@ -148,6 +154,10 @@ def execute_run(run_id: int) -> AllocationRun:
 
 
 def _execute(run: AllocationRun) -> None:
+    """Build, solve, store (see the module docstring). Phases, each timed in ``timings``:
+    ``build_s`` (the instance from the rows), ``solve_s`` (engine, explanations), ``hash_s``
+    (the snapshot's canonical JSON and hash), ``store_s`` (outcomes with the result hash,
+    offers, wishes, history), ``save_s`` (the run row)."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     instance = build_instance(
@@ -163,16 +173,18 @@ def _execute(run: AllocationRun) -> None:
     timings["solve_s"] = time.perf_counter() - t0 - timings["build_s"]
     _progress(run, 60)
     t_hash = time.perf_counter()
+    # The snapshot is serialised once: its canonical JSON is hashed and stored as it is.
+    snapshot_text = canonical_json(document)
     run.snapshot = document
-    run.snapshot_hash = canonical_hash(document)
-    # The per-child records are stored as RunOutcome rows; the run keeps the rest of the
-    # result document (summary, per-category figures) and the hash over the whole document.
-    run.result = {key: value for key, value in result.items() if key != "children"}
-    run.result_hash = canonical_hash(result)
-    run.summary = result["summary"]
+    run.snapshot_hash = hashlib.sha256(snapshot_text.encode()).hexdigest()
     t1 = time.perf_counter()
     timings["hash_s"] = t1 - t_hash
-    placed = store_outcomes(run, instance, result)
+    # The per-child records are stored as RunOutcome rows; the run keeps the rest of the
+    # result document (summary, per-category figures) and the hash over the whole document,
+    # computed from the same canonical JSON of each child's record that is stored.
+    run.result = {key: value for key, value in result.items() if key != "children"}
+    run.summary = result["summary"]
+    placed, run.result_hash = store_outcomes(run, instance, result)
     _progress(run, 80)
     if run.binding:
         create_offers(run, placed, instance)
@@ -182,7 +194,17 @@ def _execute(run: AllocationRun) -> None:
     run.finished_at = timezone.now()
     run.timings = timings
     t_save = time.perf_counter()
-    run.save()
+    AllocationRun.objects.filter(pk=run.pk).update(
+        status=run.status,
+        progress=run.progress,
+        finished_at=run.finished_at,
+        timings=timings,
+        snapshot=RawSQL("%s::jsonb", (snapshot_text,)),
+        snapshot_hash=run.snapshot_hash,
+        result=run.result,
+        result_hash=run.result_hash,
+        summary=run.summary,
+    )
     timings["save_s"] = time.perf_counter() - t_save
     transaction.on_commit(lambda: observe_allocation_run(timings, run.binding))
     record_audit(None, "allocation.run_done", run, placed=run.summary.get("placed", 0))
@@ -204,49 +226,76 @@ def replay_run(run: AllocationRun) -> tuple[bool, str]:
     return new_hash == run.result_hash, new_hash
 
 
-def _copy(model, columns: list[str], rows) -> None:
-    """Bulk insert with PostgreSQL COPY (in the tenant's schema: same connection)."""
+def _copy(model, columns: list[str], chunks: Iterable[str]) -> None:
+    """Bulk insert with PostgreSQL COPY (in the tenant's schema: same connection). ``chunks``
+    are pieces of COPY text (tab-separated lines, ``\\N`` for NULL), written as they come, so
+    the server inserts one piece while the next is being formatted."""
     table = connection.ops.quote_name(model._meta.db_table)
     names = ", ".join(connection.ops.quote_name(c) for c in columns)
     with connection.cursor() as cursor:
         with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+            for chunk in chunks:
+                if chunk:
+                    copy.write(chunk)
 
 
-def store_outcomes(run: AllocationRun, instance: Instance, result: dict) -> list[tuple]:
-    """One ``RunOutcome`` per child (COPY); returns the placements at Kitas as
+def _copy_value(value) -> str:
+    """A value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    text = str(value)
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+        text = text.replace("\r", "\\r")
+    return text
+
+
+COPY_CHUNK = 1000  # rows per piece of COPY text
+
+
+def store_outcomes(run: AllocationRun, instance: Instance, result: dict) -> tuple[list[tuple], str]:
+    """One ``RunOutcome`` per child (COPY). Each child's record is serialised once as
+    canonical JSON: its explanation is stored, and the records make up the canonical text
+    of the whole result, whose hash is returned with the placements at Kitas as
     (application id, child id, facility id, age group, care hours)."""
     by_key = {doc["id"]: doc for doc in instance.document["children"]}
     facility_ids, daycare = instance.facility_ids, instance.daycare_districts
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    rows, placed = [], []
-    for record in result["children"]:
-        key = record["id"]
-        child_id = int(key[1:])
-        application_id = instance.child_application[key]
-        placement = record["placement"] or {}
-        target = placement.get("facility")
-        doc = by_key[key]
-        facility_id = facility_ids.get(target) if target else None
-        rows.append(
-            (
-                run.pk,
-                application_id,
-                child_id,
-                facility_id,
-                daycare.get(target) if target else None,
-                placement.get("wish"),
-                doc["age_group"],
-                doc["care_hours"],
-                placement.get("seat") or "",
-                dumps(record["explanation"]),
+    child_application = instance.child_application
+    records = result["children"]
+    texts: list[str] = []
+    placed: list[tuple] = []
+    run_id = str(int(run.pk))
+
+    def chunks() -> Iterator[str]:
+        lines: list[str] = []
+        for record in records:
+            key = record["id"]
+            explanation, text = canonical_record(record)
+            texts.append(text)
+            placement = record["placement"]
+            doc = by_key[key]
+            age, hours = doc["age_group"], doc["care_hours"]
+            application_id = child_application[key]
+            if placement:
+                target = placement["facility"]
+                facility_id = facility_ids.get(target)
+                district_id = daycare.get(target)
+                wish, seat = placement["wish"], placement["seat"] or ""
+                if facility_id is not None:
+                    placed.append((application_id, int(key[1:]), facility_id, age, hours))
+            else:
+                facility_id = district_id = wish = None
+                seat = ""
+            lines.append(
+                f"{run_id}\t{application_id}\t{key[1:]}\t{_copy_value(facility_id)}\t"
+                f"{_copy_value(district_id)}\t{_copy_value(wish)}\t{_copy_value(age)}\t"
+                f"{hours}\t{_copy_value(seat)}\t{_copy_value(explanation)}\n"
             )
-        )
-        if facility_id is not None:
-            placed.append(
-                (application_id, child_id, facility_id, doc["age_group"], doc["care_hours"])
-            )
+            if len(lines) == COPY_CHUNK:
+                yield "".join(lines)
+                lines.clear()
+        yield "".join(lines)
+
     _copy(
         RunOutcome,
         [
@@ -261,9 +310,9 @@ def store_outcomes(run: AllocationRun, instance: Instance, result: dict) -> list
             "seat",
             "explanation",
         ],
-        rows,
+        chunks(),
     )
-    return placed
+    return placed, canonical_result_hash(result, texts)
 
 
 def compare_runs(first: AllocationRun, second: AllocationRun) -> dict:
@@ -306,36 +355,29 @@ def _deadline():
 
 
 def create_offers(run: AllocationRun, placed: list[tuple], instance: Instance) -> int:
-    """Offers for the children a binding run placed at a Kita (COPY), the wishes marked,
-    history entries; the result emails to every family are queued after the commit."""
-    deadline = _deadline()
+    """Offers for the children a binding run placed at a Kita (COPY), the wishes marked
+    (one UPDATE by id), history entries (COPY); the result emails to every family are
+    queued after the commit."""
     now = timezone.now()
+    deadline = _copy_value(_deadline())
+    created = _copy_value(now)
     apps = instance.rows
-    rows, offered, events = [], set(), []
+    head = f"{int(run.pk)}\t{_copy_value(Offer.Source.RUN.value)}\t"
+    status = _copy_value(Offer.Status.OPEN.value)
+    lines, offered, events = [], {}, []
     for application_id, child_id, facility_id, age, hours in placed:
-        wish_id = apps[application_id].wish_ids.get(facility_id)
+        app = apps[application_id]
+        wish_id = app.wish_ids.get(facility_id)
         if wish_id is None:
             continue
-        rows.append(
-            (
-                run.pk,
-                Offer.Source.RUN.value,
-                application_id,
-                child_id,
-                wish_id,
-                facility_id,
-                age,
-                hours,
-                apps[application_id].start_date,
-                Offer.Status.OPEN.value,
-                now,
-                deadline,
-            )
+        lines.append(
+            f"{head}{application_id}\t{child_id}\t{wish_id}\t{facility_id}\t{_copy_value(age)}\t"
+            f"{hours}\t{app.start_date.isoformat()}\t{status}\t{created}\t{deadline}\n"
         )
         if wish_id not in offered:
-            offered.add(wish_id)
+            offered[wish_id] = None
             data = f'{{"facility": {int(facility_id)}, "run": {int(run.pk)}}}'
-            events.append((application_id, now, "offer_made", data))
+            events.append(f"{application_id}\t{created}\toffer_made\t{data}\n")
     _copy(
         Offer,
         [
@@ -352,13 +394,19 @@ def create_offers(run: AllocationRun, placed: list[tuple], instance: Instance) -
             "created_at",
             "deadline",
         ],
-        rows,
+        ["".join(lines)],
     )
-    Wish.objects.filter(offers__run=run).update(status=WishStatus.OFFER, status_changed_at=now)
-    _copy(ApplicationEvent, ["application_id", "created_at", "kind", "data"], events)
+    if offered:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {connection.ops.quote_name(Wish._meta.db_table)} "
+                "SET status = %s, status_changed_at = %s WHERE id = ANY(%s)",
+                [WishStatus.OFFER.value, now, sorted(offered)],
+            )
+    _copy(ApplicationEvent, ["application_id", "created_at", "kind", "data"], ["".join(events)])
     everyone = sorted(set(instance.child_application.values()))
     transaction.on_commit(lambda: _queue_result_mails(run.pk, everyone))
-    return len(rows)
+    return len(lines)
 
 
 def _queue_result_mails(run_id: int, application_ids: list[int]) -> None:
