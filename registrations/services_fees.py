@@ -202,7 +202,7 @@ def renew_contracts(actor, application: Application) -> int:
 
     changed = 0
     contracts = (
-        CareContract.objects.select_for_update()
+        CareContract.objects.select_for_update(of=("self",))
         .filter(offer__application=application, offer__status=Offer.Status.ACCEPTED)
         .exclude(status=CareContract.Status.COUNTERSIGNED)
         .order_by("pk")

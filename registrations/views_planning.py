@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
@@ -118,8 +119,6 @@ def daycare_places(request):
     """The family-daycare places of the districts in the user's scope for a Kita year."""
     districts = list(services.visible_daycare_districts(request.user).order_by("name"))
     if not districts:
-        from django.http import Http404
-
         raise Http404
     year = _year(request)
     capacities = services_planning.daycare_capacities(year)
