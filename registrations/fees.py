@@ -120,8 +120,10 @@ def quote_from_rows(
 
 
 def euros(value: Decimal | int) -> str:
-    """A whole euro amount the German way: 37000 → "37.000"."""
-    return f"{value:,.0f}".replace(",", ".")
+    """A whole euro amount in the active language: 37000 → "37.000" (German), "37,000"."""
+    from django.utils.formats import number_format
+
+    return number_format(Decimal(value), decimal_pos=0, use_l10n=True, force_grouping=True)
 
 
 @dataclass(frozen=True)

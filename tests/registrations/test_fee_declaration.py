@@ -280,3 +280,15 @@ def test_the_offer_lists_keep_a_constant_number_of_queries(city, offered):
         queries(offered["client"], "/meine-anmeldungen/angebote/"),
     )
     assert after == before
+
+
+def test_the_declaration_page_and_the_offer_speak_english(city, offered):
+    client = offered["client"]
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    page = client.get(offered["url"]).content.decode()
+    assert "Declaration for the parent fee" in page and "€25,001 to €37,000 a year" in page
+    assert "not stated – the fee of the highest income bracket applies" in page
+    assert "Angabe speichern" not in page and "Save declaration" in page
+    client.post(offered["url"], {"bracket": "37000"})
+    offers = client.get("/meine-anmeldungen/angebote/").content.decode()
+    assert "income up to €37,000 a year (declared by the family)" in offers
