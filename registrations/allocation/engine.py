@@ -276,12 +276,13 @@ class _State:
 
     def undo(self, journal: dict[int, tuple[list[int], int]]) -> None:
         """Restore the categories saved in ``journal`` (see :func:`_propose`) and empty it."""
+        heaps, cuts, sorted_keys = self.heaps, self.cut, self.sorted_keys
         for q, (keys, cut) in journal.items():
-            if q in self.sorted_keys:
-                self.sorted_keys[q] = keys
+            if q in sorted_keys:
+                sorted_keys[q] = keys
             else:
-                self.heaps[q] = keys
-            self.cut[q] = cut
+                heaps[q] = keys
+            cuts[q] = cut
         journal.clear()
 
 
@@ -300,6 +301,9 @@ def _propose(
     category's list and cutoff is saved there before the category first changes, so that
     :meth:`_State.undo` can restore it.
     """
+    if journal is None:
+        _propose_unjournaled(proposers, state, market, free)
+        return
     n = market.n
     wish_category = market.wish_category
     wish_key = market.wish_key
@@ -317,7 +321,7 @@ def _propose(
             q = wish_category[w]
             worst = cut[q]
             if k < worst:
-                if journal is not None and q not in journal:
+                if q not in journal:
                     journal[q] = ((sorted_keys[q] if worst > free else heaps[q])[:], worst)
                 if worst <= free:  # no reserves: take the place of the worst entry
                     h = heaps[q]
@@ -344,6 +348,59 @@ def _propose(
                         e = end[c]
             else:
                 w += 1
+        ptr[c] = w
+
+
+def _propose_unjournaled(
+    proposers: Iterable[int], state: _State, market: Market, free: int
+) -> None:
+    """:func:`_propose` without a journal (phase A): the same steps, with the branches in
+    the order of their frequency (rejected by the cutoff; a free place; displacing the
+    worst entry; a category with reserves) and no journal test per proposal."""
+    n = market.n
+    wish_category = market.wish_category
+    wish_key = market.wish_key
+    capacity = market.category_capacity
+    reserves = market.category_reserves
+    employers = market.child_employers
+    ptr, end, cut, heaps = state.ptr, state.end, state.cut, state.heaps
+    sorted_keys = state.sorted_keys
+    heapreplace = heapq.heapreplace
+    for c in proposers:
+        w = ptr[c]
+        e = end[c]
+        while w < e:
+            k = wish_key[w]
+            q = wish_category[w]
+            worst = cut[q]
+            if k >= worst:  # rejected: the next wish
+                w += 1
+            elif worst == free:  # a free place
+                h = heaps[q]
+                heapreplace(h, -k)
+                cut[q] = -h[0]
+                break
+            elif worst < free:  # full: take the place of the worst entry, who proposes on
+                h = heaps[q]
+                heapreplace(h, -k)
+                cut[q] = -h[0]
+                ptr[c] = w
+                c = worst % n
+                w = ptr[c] + 1
+                e = end[c]
+            else:  # a category with reserves
+                keys = sorted_keys[q]
+                insort(keys, k)
+                if len(keys) <= capacity[q]:
+                    break
+                out = _reject_one(keys, capacity[q], reserves[q], n, employers)
+                if out == k:
+                    w += 1
+                else:
+                    ptr[c] = w
+                    c = out % n
+                    w = ptr[c] + 1
+                    e = end[c]
         ptr[c] = w
 
 
@@ -392,20 +449,22 @@ def _solve(market: Market) -> Allocation:
     if together:
         base_ptr, base_end = state.ptr[:], state.end[:]
         journal: dict[int, tuple[list[int], int]] = {}
+        members, joint, child_group = market.group_members, market.group_joint, market.child_group
         while True:
             ptr, end = state.ptr, state.end
             proposers: list[int] = []
             active: list[int] = []
             for g in together:
-                if position[g] < len(market.group_joint[g]):
+                j = position[g]
+                if j < len(joint[g]):
                     active.append(g)
-                    wishes = market.group_joint[g][position[g]][1]
-                    for c, w in zip(market.group_members[g], wishes, strict=True):
+                    for c, w in zip(members[g], joint[g][j][1], strict=True):
                         ptr[c] = w
                         end[c] = w + 1
-                        proposers.append(c)
+                    proposers += members[g]
             _propose(proposers, state, market, free, journal)
-            broken = [g for g in active if any(ptr[c] >= end[c] for c in market.group_members[g])]
+            rejected = {child_group[c] for c in proposers if ptr[c] >= end[c]}
+            broken = [g for g in active if g in rejected]
             if not broken:
                 break
             moving = _groups_to_move(market, broken, state, free)
@@ -501,10 +560,23 @@ def _next_viable(base: _State, market: Market, g: int, j: int) -> int:
     round: such positions are skipped without a round.
     """
     wish_category, wish_key = market.wish_category, market.wish_key
-    cut, sorted_keys = base.cut, base.sorted_keys
+    cut, sorted_keys, heaps = base.cut, base.sorted_keys, base.heaps
     joint = market.group_joint[g]
     while j < len(joint):
         wishes = joint[j][1]
+        if len(wishes) == 2:  # the common case: as _fits, without its bookkeeping
+            w1, w2 = wishes
+            q1, q2 = wish_category[w1], wish_category[w2]
+            if q1 not in sorted_keys and q2 not in sorted_keys:
+                if q1 != q2:
+                    fits = wish_key[w1] < cut[q1] and wish_key[w2] < cut[q2]
+                else:  # both beat the second-worst entry (free places included)
+                    h = heaps[q1]
+                    fits = len(h) >= 2 and -sorted(h[:3])[1] > max(wish_key[w1], wish_key[w2])
+                if fits:
+                    return j
+                j += 1
+                continue
         categories = [wish_category[w] for w in wishes]
         if len(set(categories)) == len(categories) and not any(
             q in sorted_keys for q in categories
