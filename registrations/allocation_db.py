@@ -227,66 +227,56 @@ def _table(model) -> str:
 
 def _applications_sql() -> str:
     """One query for the run's applications: the application's columns, its children (ids
-    and birth dates in id order), its open wishes (facility and wish ids in rank order) and
-    its circumstances (facts, employers, sibling Kitas, carrier rules) as arrays."""
+    and birth dates), its open wishes (facility ids, wish ids, ranks) and its circumstances
+    (facts, employers, sibling Kitas, carrier rules), arrays unordered. The child tables are
+    joined to the applications by the same conditions, not by a subquery over a CTE, and the
+    applications with an offer are excluded by a hashed ``NOT IN``: plans whose cost does
+    not depend on the planner's row estimates."""
     through_siblings = ApplicationCircumstances.sibling_facilities.through
     through_rules = ApplicationCircumstances.carrier_rules.through
+    in_year = "{a}.status = %(active)s AND {a}.start_date >= %(start)s AND {a}.start_date < %(end)s"
     return f"""
-        WITH selected AS (
-            SELECT a.id, a.start_date, a.care_hours, a.district_id,
-                   (extract(epoch FROM a.created_at) * 1000000)::bigint AS created_us,
-                   a.place_together, a.wants_family_daycare, a.family_daycare_district_id
-            FROM {_table(Application)} a
-            WHERE a.status = %s AND a.start_date >= %s AND a.start_date < %s
-              AND NOT EXISTS (
-                  SELECT 1 FROM {_table(Offer)} o
-                  WHERE o.application_id = a.id AND o.status IN (%s, %s)
-              )
-        ),
-        kids AS (
-            SELECT ac.application_id,
-                   array_agg(ac.child_id) AS ids, array_agg(c.birth_date) AS births
-            FROM {_table(ApplicationChild)} ac
-            JOIN {_table(Child)} c ON c.id = ac.child_id
-            WHERE ac.application_id IN (SELECT id FROM selected)
-            GROUP BY ac.application_id
-        ),
-        wishes AS (
-            SELECT w.application_id,
-                   array_agg(w.facility_id) AS facilities, array_agg(w.id) AS ids,
-                   array_agg(w.rank) AS ranks
-            FROM {_table(Wish)} w
-            WHERE w.application_id IN (SELECT id FROM selected) AND w.status IN (%s, %s)
-            GROUP BY w.application_id
-        ),
-        infos AS (
-            SELECT ci.id FROM {_table(ApplicationCircumstances)} ci
-            WHERE ci.application_id IN (SELECT id FROM selected)
-        ),
-        siblings AS (
-            SELECT t.applicationcircumstances_id AS info_id, array_agg(t.facility_id) AS ids
-            FROM {_table(through_siblings)} t
-            WHERE t.applicationcircumstances_id IN (SELECT id FROM infos)
-            GROUP BY t.applicationcircumstances_id
-        ),
-        rules AS (
-            SELECT t.applicationcircumstances_id AS info_id, array_agg(t.criterion_id) AS ids
-            FROM {_table(through_rules)} t
-            WHERE t.applicationcircumstances_id IN (SELECT id FROM infos)
-            GROUP BY t.applicationcircumstances_id
-        )
-        SELECT s.id, s.start_date, s.care_hours, s.district_id, s.created_us, s.place_together,
-               CASE WHEN s.wants_family_daycare THEN s.family_daycare_district_id END,
+        SELECT a.id, a.start_date, a.care_hours, a.district_id,
+               (extract(epoch FROM a.created_at) * 1000000)::bigint,
+               a.place_together,
+               CASE WHEN a.wants_family_daycare THEN a.family_daycare_district_id END,
                kids.ids, kids.births, wishes.facilities, wishes.ids, wishes.ranks,
                ci.id IS NOT NULL, ci.both_working, ci.single_parent, ci.hardship, ci.resident,
                ci.employers, siblings.ids, rules.ids
-        FROM selected s
-        LEFT JOIN kids ON kids.application_id = s.id
-        LEFT JOIN wishes ON wishes.application_id = s.id
-        LEFT JOIN {_table(ApplicationCircumstances)} ci ON ci.application_id = s.id
-        LEFT JOIN siblings ON siblings.info_id = ci.id
-        LEFT JOIN rules ON rules.info_id = ci.id
-        ORDER BY s.id
+        FROM {_table(Application)} a
+        LEFT JOIN (
+            SELECT ac.application_id, array_agg(ac.child_id) AS ids,
+                   array_agg(c.birth_date) AS births
+            FROM {_table(ApplicationChild)} ac
+            JOIN {_table(Child)} c ON c.id = ac.child_id
+            JOIN {_table(Application)} ka ON ka.id = ac.application_id
+            WHERE {in_year.format(a="ka")}
+            GROUP BY ac.application_id
+        ) kids ON kids.application_id = a.id
+        LEFT JOIN (
+            SELECT w.application_id, array_agg(w.facility_id) AS facilities,
+                   array_agg(w.id) AS ids, array_agg(w.rank) AS ranks
+            FROM {_table(Wish)} w
+            JOIN {_table(Application)} wa ON wa.id = w.application_id
+            WHERE {in_year.format(a="wa")} AND w.status = ANY(%(open_wishes)s)
+            GROUP BY w.application_id
+        ) wishes ON wishes.application_id = a.id
+        LEFT JOIN {_table(ApplicationCircumstances)} ci ON ci.application_id = a.id
+        LEFT JOIN (
+            SELECT t.applicationcircumstances_id AS info_id, array_agg(t.facility_id) AS ids
+            FROM {_table(through_siblings)} t
+            GROUP BY t.applicationcircumstances_id
+        ) siblings ON siblings.info_id = ci.id
+        LEFT JOIN (
+            SELECT t.applicationcircumstances_id AS info_id, array_agg(t.criterion_id) AS ids
+            FROM {_table(through_rules)} t
+            GROUP BY t.applicationcircumstances_id
+        ) rules ON rules.info_id = ci.id
+        WHERE {in_year.format(a="a")}
+          AND a.id NOT IN (
+              SELECT o.application_id FROM {_table(Offer)} o WHERE o.status = ANY(%(busy)s)
+          )
+        ORDER BY a.id
     """
 
 
@@ -295,14 +285,13 @@ def load_applications(kita_year: int) -> list[ApplicationRow]:
     desired start in the Kita year, no open or accepted offer; children in id order; open
     wishes in rank order; the circumstances."""
     start, end = kita_year_bounds(kita_year, AllocationPolicy.current().kita_year_start_month)
-    params = [
-        Application.Status.ACTIVE.value,
-        start,
-        end,
-        Offer.Status.OPEN.value,
-        Offer.Status.ACCEPTED.value,
-        *(status.value for status in OPEN_WISH_STATUSES),
-    ]
+    params = {
+        "active": Application.Status.ACTIVE.value,
+        "start": start,
+        "end": end,
+        "busy": [Offer.Status.OPEN.value, Offer.Status.ACCEPTED.value],
+        "open_wishes": [status.value for status in OPEN_WISH_STATUSES],
+    }
     with connection.cursor() as cursor:
         cursor.execute(_applications_sql(), params)
         records = cursor.fetchall()
