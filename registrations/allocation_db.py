@@ -228,13 +228,13 @@ def _table(model) -> str:
 def _applications_sql() -> str:
     """One query for the run's applications: the application's columns, its children (ids
     and birth dates), its open wishes (facility ids, wish ids, ranks) and its circumstances
-    (facts, employers, sibling Kitas, carrier rules), arrays unordered. The child tables are
-    joined to the applications by the same conditions, not by a subquery over a CTE, and the
-    applications with an offer are excluded by a hashed ``NOT IN``: plans whose cost does
-    not depend on the planner's row estimates."""
+    (facts, employers, sibling Kitas, carrier rules), arrays unordered. Each array is a
+    LATERAL subquery by the application's id (an index scan per application), and the
+    applications with an offer are excluded by a hashed ``NOT IN``: a plan that does not
+    depend on the planner's row estimates (after a bulk import, before ANALYZE, a join
+    plan chosen on stale estimates took a minute)."""
     through_siblings = ApplicationCircumstances.sibling_facilities.through
     through_rules = ApplicationCircumstances.carrier_rules.through
-    in_year = "{a}.status = %(active)s AND {a}.start_date >= %(start)s AND {a}.start_date < %(end)s"
     return f"""
         SELECT a.id, a.start_date, a.care_hours, a.district_id,
                (extract(epoch FROM a.created_at) * 1000000)::bigint,
@@ -242,37 +242,31 @@ def _applications_sql() -> str:
                CASE WHEN a.wants_family_daycare THEN a.family_daycare_district_id END,
                kids.ids, kids.births, wishes.facilities, wishes.ids, wishes.ranks,
                ci.id IS NOT NULL, ci.both_working, ci.single_parent, ci.hardship, ci.resident,
-               ci.employers, siblings.ids, rules.ids
+               ci.employers, extra.siblings, extra.rules
         FROM {_table(Application)} a
-        LEFT JOIN (
-            SELECT ac.application_id, array_agg(ac.child_id) AS ids,
-                   array_agg(c.birth_date) AS births
+        LEFT JOIN {_table(ApplicationCircumstances)} ci ON ci.application_id = a.id
+        CROSS JOIN LATERAL (
+            SELECT array_agg(ac.child_id) AS ids, array_agg(c.birth_date) AS births
             FROM {_table(ApplicationChild)} ac
             JOIN {_table(Child)} c ON c.id = ac.child_id
-            JOIN {_table(Application)} ka ON ka.id = ac.application_id
-            WHERE {in_year.format(a="ka")}
-            GROUP BY ac.application_id
-        ) kids ON kids.application_id = a.id
-        LEFT JOIN (
-            SELECT w.application_id, array_agg(w.facility_id) AS facilities,
-                   array_agg(w.id) AS ids, array_agg(w.rank) AS ranks
+            WHERE ac.application_id = a.id
+        ) kids
+        CROSS JOIN LATERAL (
+            SELECT array_agg(w.facility_id) AS facilities, array_agg(w.id) AS ids,
+                   array_agg(w.rank) AS ranks
             FROM {_table(Wish)} w
-            JOIN {_table(Application)} wa ON wa.id = w.application_id
-            WHERE {in_year.format(a="wa")} AND w.status = ANY(%(open_wishes)s)
-            GROUP BY w.application_id
-        ) wishes ON wishes.application_id = a.id
-        LEFT JOIN {_table(ApplicationCircumstances)} ci ON ci.application_id = a.id
-        LEFT JOIN (
-            SELECT t.applicationcircumstances_id AS info_id, array_agg(t.facility_id) AS ids
-            FROM {_table(through_siblings)} t
-            GROUP BY t.applicationcircumstances_id
-        ) siblings ON siblings.info_id = ci.id
-        LEFT JOIN (
-            SELECT t.applicationcircumstances_id AS info_id, array_agg(t.criterion_id) AS ids
-            FROM {_table(through_rules)} t
-            GROUP BY t.applicationcircumstances_id
-        ) rules ON rules.info_id = ci.id
-        WHERE {in_year.format(a="a")}
+            WHERE w.application_id = a.id AND w.status = ANY(%(open_wishes)s)
+        ) wishes
+        CROSS JOIN LATERAL (
+            SELECT (
+                SELECT array_agg(t.facility_id) FROM {_table(through_siblings)} t
+                WHERE t.applicationcircumstances_id = ci.id
+            ) AS siblings, (
+                SELECT array_agg(t.criterion_id) FROM {_table(through_rules)} t
+                WHERE t.applicationcircumstances_id = ci.id
+            ) AS rules
+        ) extra
+        WHERE a.status = %(active)s AND a.start_date >= %(start)s AND a.start_date < %(end)s
           AND a.id NOT IN (
               SELECT o.application_id FROM {_table(Offer)} o WHERE o.status = ANY(%(busy)s)
           )
