@@ -20,8 +20,9 @@ $(STAMP): requirements.lock pyproject.toml
 	@rm -f $(VENV)/.installed-*; touch $@
 
 # Tools the tests drive: kubectl renders the Kubernetes manifests in tests/deploy (Debian:
-# kubernetes-client); Chromium runs the browser tests; axe-core (npm) checks accessibility.
-SYSTEM_PACKAGES := kubectl:kubernetes-client chromium:chromium xgettext:gettext msgfmt:gettext
+# kubernetes-client); Chromium runs the browser tests; axe-core (npm) checks accessibility;
+# wrk generates benchmarks/portal_load.py's load (tests/benchmarks run it against a stub).
+SYSTEM_PACKAGES := kubectl:kubernetes-client chromium:chromium xgettext:gettext msgfmt:gettext wrk:wrk
 system-deps:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
 		command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \

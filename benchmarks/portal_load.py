@@ -11,9 +11,20 @@ unset. The demo and test databases are never touched.
 2. gunicorn serves ``kitaportal.wsgi:application`` (settings ``kitaportal.settings.dev`` with
    ``DJANGO_DEBUG=0``, ``DB_CONN_MAX_AGE=60`` as in deploy/) on a free port of 127.0.0.1; its
    Celery broker, mail and media go to a temporary directory.
-3. load generator: this file's own thread-per-user HTTP client (``http.client``; loopback
-   only, Host ``bochum.localhost``). Every user logs in once (not timed), then, until the
-   deadline, picks a scenario by weight and waits a think time:
+3. load generator (loopback only, Host ``bochum.localhost``), one of:
+
+   - ``--generator wrk`` (the default when ``wrk`` is installed; Debian package ``wrk``, as
+     ``make system-deps`` installs it): the users are split by the mix's weights. The finder
+     and facility users are the connections of one ``wrk`` process each (C, one thread,
+     a Lua script drawing each request from the pre-drawn paths below and waiting the think
+     time between requests); the submit users are this file's Python users, each logged
+     in once (not timed) and submitting again and again. wrk reports its own percentiles.
+   - ``--generator python``: this file's own thread-per-user HTTP client
+     (``http.client``). Every user logs in once (not timed), then, until the deadline,
+     picks a scenario by weight and waits a think time. Python threads share one core, so
+     this generator takes CPU the server would otherwise have.
+
+   Scenarios:
 
    - finder: ``GET /`` with random filters drawn from the real filter options;
    - facility: ``GET /kitas/<slug>/`` of a random facility;
@@ -62,8 +73,17 @@ TENANT_SLUG = "bochum"
 PASSWORD = "Kita-Last-2027!"
 SCENARIOS = ("finder", "facility", "submit")
 TARGETS = {"finder_p95_ms": 100.0, "submit_p95_ms": 250.0}
-GENERATOR = "portal_load.py's own thread-per-user http.client generator"
+GENERATORS = {
+    "wrk": "wrk (finder, facility: one process each, Lua think time) + Python submit users",
+    "python": "portal_load.py's own thread-per-user http.client generator",
+}
+WRK_SCENARIOS = ("finder", "facility")
+WRK_MARK = "WRK-RESULT "
 REQUEST_TIMEOUT_S = 30.0
+GUNICORN_CONF = REPO / "deploy" / "docker" / "gunicorn.conf.py"
+# Errors of a reused keep-alive connection that the server closed before reading the request
+# (gthread closes idle connections after its keep-alive): sent again once, as browsers do.
+STALE_CONNECTION_ERRORS = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 LOGIN_TIMEOUT_S = 180.0
 
 
@@ -72,13 +92,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=50, help="concurrent virtual users")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the timed run")
     parser.add_argument(
-        "--workers",
-        type=int,
-        default=max(4, 2 * (os.cpu_count() or 1)),
-        help="gunicorn workers (default 2 x cores, at least 4)",
+        "--workers", type=int, default=2, help="gunicorn workers (default 2, as deploy/)"
     )
     parser.add_argument(
-        "--threads", type=int, default=1, help="gunicorn threads per worker (1: sync worker)"
+        "--threads", type=int, default=4, help="gthread threads per worker (default 4, as deploy/)"
     )
     parser.add_argument(
         "--think",
@@ -97,6 +114,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.1,
         help="share of submissions sent twice with the same idempotency key",
     )
+    parser.add_argument(
+        "--generator",
+        choices=sorted(GENERATORS),
+        default="wrk" if shutil.which("wrk") else "python",
+        help="load generator (default: wrk when installed, else python)",
+    )
     parser.add_argument("--seed", type=int, default=2027)
     parser.add_argument("--db-name", default="kitaportal_load", help="database to create")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
@@ -109,6 +132,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.weights = parse_mix(args.mix)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.generator == "wrk" and not shutil.which("wrk"):
+        parser.error("wrk is not installed (Debian: apt-get install wrk; or --generator python)")
     if not NAME_RE.match(args.db_name) or args.db_name in {"kitaportal", "postgres"}:
         parser.error(f"refusing database name {args.db_name!r}")
     return args
@@ -284,6 +309,75 @@ def hidden_value(html: str, name: str) -> str | None:
     return None
 
 
+def split_users(users: int, weights: tuple[float, ...]) -> dict[str, int]:
+    """Users per scenario in proportion to the mix (largest remainder; the sum is `users`)."""
+    total = sum(weights)
+    shares = [users * weight / total for weight in weights]
+    counts = [int(share) for share in shares]
+    by_remainder = sorted(range(len(shares)), key=lambda i: (counts[i] - shares[i], i))
+    for index in by_remainder[: users - sum(counts)]:
+        counts[index] += 1
+    return dict(zip(SCENARIOS, counts, strict=True))
+
+
+def wrk_script(paths: list[str], think_s: float, seed: int) -> str:
+    """wrk's Lua script: GET a random one of `paths` (Host bochum.localhost), wait a think
+    time of `think_s` x uniform(0.5, 1.5) before each request, and print the result as one
+    line of JSON after `WRK_MARK` (latencies in microseconds)."""
+    if not paths or not all(path.isascii() and path.startswith("/") for path in paths):
+        raise ValueError("paths must be non-empty ASCII paths")
+    table = ",\n".join(json.dumps(path) for path in paths)
+    low, high = round(think_s * 500), round(think_s * 1500)
+    return f"""-- generated by benchmarks/portal_load.py
+local paths = {{
+{table}
+}}
+local headers = {{["Host"] = "{HOST}", ["Accept-Language"] = "de"}}
+math.randomseed({int(seed)})
+
+request = function()
+  return wrk.format("GET", paths[math.random(#paths)], headers)
+end
+
+delay = function()
+  if {high} == 0 then return 0 end
+  return math.random({low}, {high})
+end
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{WRK_MARK}{{"requests": %d, "duration_us": %d, "connect": %d, "read": %d, "write": %d, '
+    .. '"status": %d, "timeout": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d}}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
+def parse_wrk_result(output: str, duration_s: float = 0.0) -> dict:
+    """The scenario row (as `summarise` gives) from a wrk run's output (throughput over wrk's
+    own duration); a missing result line (wrk failed) raises ValueError with the output."""
+    for line in output.splitlines():
+        if line.startswith(WRK_MARK):
+            data = json.loads(line[len(WRK_MARK) :])
+            break
+    else:
+        raise ValueError(f"no wrk result in its output: {output[-500:]!r}")
+    count = data["requests"]
+    duration_s = data["duration_us"] / 1e6 or duration_s
+    errors = sum(data[key] for key in ("connect", "read", "write", "status", "timeout"))
+    return {
+        "requests": count,
+        "rps": round(count / duration_s, 1) if duration_s > 0 else 0.0,
+        "errors": errors,
+        **{
+            f"p{pct}_ms": round(data[f"p{pct}_us"] / 1000, 1) if count else None
+            for pct in (50, 95, 99)
+        },
+    }
+
+
 def count_duplicates(created: int, acknowledged_keys: int, children_twice_active: int) -> int:
     """Applications that no acknowledged key accounts for, plus children with two active ones."""
     return max(0, created - acknowledged_keys) + children_twice_active
@@ -301,6 +395,7 @@ class Results:
     submitted_keys: set[str] = field(default_factory=set)
     reposts: int = 0
     double_clicks: int = 0
+    stale_retries: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, name: str, seconds: float | None, problem: str | None = None) -> None:
@@ -319,6 +414,7 @@ class Client:
     def __init__(self, port: int):
         self.port = port
         self.cookies: dict[str, str] = {}
+        self.stale_retries = 0
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_S)
 
     def _headers(self, extra: dict | None = None) -> dict:
@@ -340,10 +436,21 @@ class Client:
         conn = conn or self.conn
         body = urlencode(form).encode() if form is not None else None
         extra = {"Content-Type": "application/x-www-form-urlencoded"} if form is not None else {}
+        reused = conn.sock is not None
         started = time.perf_counter()
         try:
-            conn.request(method, path, body=body, headers=self._headers(extra))
-            response = conn.getresponse()
+            try:
+                conn.request(method, path, body=body, headers=self._headers(extra))
+                response = conn.getresponse()
+            except STALE_CONNECTION_ERRORS:
+                if not reused:
+                    raise
+                # the server had closed this idle connection: nothing was processed, so the
+                # request goes out again on a new one (a POST keeps its idempotency key)
+                conn.close()
+                self.stale_retries += 1
+                conn.request(method, path, body=body, headers=self._headers(extra))
+                response = conn.getresponse()
             data = response.read()
         except Exception:
             conn.close()
@@ -381,8 +488,9 @@ def log_in(client: Client, email: str) -> float:
 
 
 class VirtualUser(threading.Thread):
-    def __init__(self, index, port, options, args, results, gates, deadline_box, run):
+    def __init__(self, index, port, options, args, results, gates, deadline_box, run, mix):
         super().__init__(name=f"user-{index}", daemon=True)
+        self.mix = mix  # (scenario names, weights)
         self.start_gate, self.login_slots = gates
         self.index = index
         self.email = f"last{index:04d}@load.example"
@@ -411,7 +519,7 @@ class VirtualUser(threading.Thread):
         self.client.conn.timeout = REQUEST_TIMEOUT_S
         self.start_gate.wait()
         deadline = self.deadline_box[0]
-        names, weights = SCENARIOS, self.args.weights
+        names, weights = self.mix
         while time.perf_counter() < deadline:
             scenario = self.rng.choices(names, weights)[0]
             if scenario == "submit" and not self.logged_in:
@@ -424,6 +532,8 @@ class VirtualUser(threading.Thread):
                 pause = self.args.think * self.rng.uniform(0.5, 1.5)
                 time.sleep(max(0.0, min(pause, deadline - time.perf_counter())))
         self.client.close()
+        with self.results.lock:
+            self.results.stale_retries += self.client.stale_retries
 
     def finder(self) -> None:
         status, _, _, seconds = self.client.request(
@@ -502,28 +612,101 @@ class VirtualUser(threading.Thread):
             second.close()
 
 
-def generate_load(port: int, options: PortalOptions, args, run: str) -> tuple[Results, float]:
+def generate_load(
+    port: int, options: PortalOptions, args, run: str, count=None, mix=None, on_start=None
+) -> tuple[Results, float]:
+    """`count` Python users (default --users) with `mix` (default: every scenario by the
+    --mix weights); `on_start()` is called the moment the clock starts."""
+    count = args.users if count is None else count
+    mix = mix or (SCENARIOS, args.weights)
     results = Results()
-    gate = threading.Barrier(args.users + 1)
+    gate = threading.Barrier(count + 1)
     login_slots = threading.Semaphore(args.workers * args.threads)
     deadline_box = [0.0]
     users = [
-        VirtualUser(i, port, options, args, results, (gate, login_slots), deadline_box, run)
-        for i in range(args.users)
+        VirtualUser(i, port, options, args, results, (gate, login_slots), deadline_box, run, mix)
+        for i in range(count)
     ]
     for user in users:
         user.start()
     gate_started = time.perf_counter()
     # Every user logs in first; the clock starts when all have.
-    while gate.n_waiting < args.users and time.perf_counter() - gate_started < 900:
+    while gate.n_waiting < count and time.perf_counter() - gate_started < 900:
         time.sleep(0.05)
     started = time.perf_counter()
     deadline_box[0] = started + args.seconds
+    if on_start is not None:
+        on_start()
     gate.wait()
     for user in users:
         user.join(args.seconds + REQUEST_TIMEOUT_S * 3)
-    say("logins", f"{args.users} users logged in (untimed) in {started - gate_started:.1f} s")
+    say("logins", f"{count} users logged in (untimed) in {started - gate_started:.1f} s")
     return results, time.perf_counter() - started
+
+
+def generate_load_wrk(port: int, options: PortalOptions, args, run: str, workdir: Path):
+    """Finder and facility users as wrk connections, submit users in Python, all at once.
+    Returns (results of the Python users, elapsed, rows of the wrk scenarios)."""
+    split = split_users(args.users, args.weights)
+    say("users", ", ".join(f"{name} {split[name]}" for name in SCENARIOS))
+    rng = random.Random(args.seed)
+    today = date.today()
+    paths = {
+        "finder": [finder_query(options, rng, today) for _ in range(5000)],
+        "facility": [f"/kitas/{slug}/" for slug in options.facility_slugs],
+    }
+    processes: dict[str, subprocess.Popen] = {}
+
+    def launch() -> None:
+        for offset, name in enumerate(WRK_SCENARIOS):
+            if not split[name]:
+                continue
+            script = workdir / f"{name}.lua"
+            script.write_text(wrk_script(paths[name], args.think, args.seed + offset))
+            # wrk takes whole seconds
+            command = ["wrk", "-t1", f"-c{split[name]}", f"-d{max(1, round(args.seconds))}s"]
+            command += ["--timeout", f"{REQUEST_TIMEOUT_S:g}s", "-s", str(script)]
+            processes[name] = subprocess.Popen(
+                [*command, f"http://127.0.0.1:{port}/"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+
+    results, elapsed = generate_load(
+        port,
+        options,
+        args,
+        run,
+        count=split["submit"],
+        mix=(("submit",), (1.0,)),
+        on_start=launch,
+    )
+    rows = {}
+    for name, process in processes.items():
+        output, _ = process.communicate(timeout=args.seconds + REQUEST_TIMEOUT_S * 3)
+        rows[name] = parse_wrk_result(output, elapsed)
+    return results, elapsed, rows
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children (Linux /proc), 0 if gone."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            pids += [int(child) for child in handle.read().split()]
+    except OSError:
+        return 0.0
+    for one in pids:
+        try:
+            with open(f"/proc/{one}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
 
 
 # --- Setup and teardown (Django in this process; gunicorn in a child) ---------------------
@@ -644,6 +827,8 @@ def free_port() -> int:
 
 
 def start_gunicorn(args, database_url: str, workdir: Path) -> tuple[subprocess.Popen, int]:
+    """gunicorn as the image runs it: deploy/docker/gunicorn.conf.py (gthread, keep-alive 5 s),
+    with --workers/--threads in place of WEB_CONCURRENCY/GUNICORN_THREADS."""
     port = free_port()
     env = {
         **os.environ,
@@ -654,24 +839,18 @@ def start_gunicorn(args, database_url: str, workdir: Path) -> tuple[subprocess.P
         "KITAPORTAL_DATA_DIR": str(workdir),
         "CELERY_BROKER_URL": "filesystem://",
         "LOG_LEVEL": "WARNING",
+        "WEB_CONCURRENCY": str(args.workers),
+        "GUNICORN_THREADS": str(args.threads),
     }
     command = [
         str(Path(sys.executable).parent / "gunicorn"),
         "kitaportal.wsgi:application",
+        "--config",
+        str(GUNICORN_CONF),
         "--bind",
         f"127.0.0.1:{port}",
-        "--workers",
-        str(args.workers),
-        "--threads",
-        str(args.threads),
-        "--worker-class",
-        "gthread" if args.threads > 1 else "sync",
         "--backlog",
         "2048",
-        "--timeout",
-        "60",
-        "--log-level",
-        "warning",
     ]
     log = open(workdir / "gunicorn.log", "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
@@ -715,14 +894,15 @@ def warm_up(port: int, options: PortalOptions, workers: int) -> None:
     client.close()
 
 
-def report(args, results: Results, elapsed: float, figures: dict) -> None:
+def report(args, results: Results, elapsed: float, figures: dict, wrk_rows=None) -> None:
     rows = summarise(
         {name: results.latencies.get(name, []) for name in (*SCENARIOS, "form", "login")},
         results.errors,
         elapsed,
     )
+    rows.update(wrk_rows or {})
     print()
-    say("generator", GENERATOR)
+    say("generator", GENERATORS[args.generator])
     say(
         "run",
         f"{args.users} users, {elapsed:.1f} s, think {args.think:g} s, mix {args.mix} "
@@ -737,8 +917,16 @@ def report(args, results: Results, elapsed: float, figures: dict) -> None:
         text = " ".join(f"{'-' if c is None else c:>8}" for c in cells)
         print(f"{name:<10} {row['requests']:>8} {row['rps']:>7} {row['errors']:>6} {text}")
     timed = sum(rows[name]["requests"] for name in (*SCENARIOS, "form"))
-    failures = sum(count for name, count in results.errors.items())
+    failures = sum(results.errors.values()) + sum(
+        row["errors"] for row in (wrk_rows or {}).values()
+    )
     say("throughput", f"{timed / elapsed:.1f} requests/s in the timed window (form GETs included)")
+    if results.stale_retries:
+        say(
+            "connections",
+            f"{results.stale_retries} requests sent again on a new connection after the server "
+            "had closed an idle keep-alive one (as browsers do; not counted as errors)",
+        )
     for sample in results.error_samples:
         say("error", sample)
     figures.update(
@@ -759,6 +947,7 @@ def report(args, results: Results, elapsed: float, figures: dict) -> None:
         acknowledged_keys=len(results.acknowledged_keys),
         reposts=results.reposts,
         double_clicks=results.double_clicks,
+        stale_connection_retries=results.stale_retries,
     )
 
 
@@ -774,7 +963,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["DJANGO_SETTINGS_MODULE"] = "kitaportal.settings.dev"
     os.environ["KITAPORTAL_DATA_DIR"] = str(workdir)  # broker, mail, media: not the demo's
     os.environ["CELERY_BROKER_URL"] = "filesystem://"
-    figures: dict = {"generator": "portal_load.py (threads + http.client)", "users": args.users}
+    figures: dict = {"generator": args.generator, "users": args.users}
     status = 0
     gunicorn = None
     try:
@@ -789,9 +978,24 @@ def main(argv: list[str] | None = None) -> int:
         say("gunicorn", f"127.0.0.1:{port}, {args.workers} workers x {args.threads} threads")
         warm_up(port, options, args.workers)
         run = letters(random.Random(args.seed).randrange(26**3), 3)
-        results, elapsed = generate_load(port, options, args, run)
+        server_cpu = process_cpu_s(gunicorn.pid)
+        self_cpu = sum(os.times()[:2])
+        children_cpu = sum(os.times()[2:4])
+        wrk_rows = None
+        if args.generator == "wrk":
+            results, elapsed, wrk_rows = generate_load_wrk(port, options, args, run, workdir)
+        else:
+            results, elapsed = generate_load(port, options, args, run)
+        server_cpu = process_cpu_s(gunicorn.pid) - server_cpu
+        generator_cpu = sum(os.times()[:2]) - self_cpu + sum(os.times()[2:4]) - children_cpu
         say("machine", f"load average {os.getloadavg()[0]:.2f} at the end")
-        report(args, results, elapsed, figures)
+        say(
+            "cpu",
+            f"gunicorn {server_cpu:.1f} s, generator {generator_cpu:.1f} s (logins included) "
+            f"in {elapsed:.1f} s on {os.cpu_count()} cores",
+        )
+        figures.update(server_cpu_s=round(server_cpu, 1), generator_cpu_s=round(generator_cpu, 1))
+        report(args, results, elapsed, figures, wrk_rows)
         stop_gunicorn(gunicorn)
         created, twice, samples = count_after(before)
         duplicates = count_duplicates(created, len(results.acknowledged_keys), twice)

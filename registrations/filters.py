@@ -8,7 +8,7 @@ from django import forms
 from django.db.models import Exists, FloatField, OuterRef, Q, Value
 from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
 from django.utils.translation import gettext_lazy as _
-from kitaportal.widgets import use_fast_selects
+from kitaportal.widgets import StableChoices, use_fast_selects
 
 from integrations.geocoder import EARTH_RADIUS_KM, Point, get_geocoder
 
@@ -70,11 +70,10 @@ class FinderForm(forms.Form):
 
 class FacilityFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label=_("Suche (Name, Straße, PLZ)"))
-    district = django_filters.ModelChoiceFilter(
-        queryset=District.objects.all(),
-        to_field_name="slug",
-        label=_("Bezirk"),
-        empty_label=_("alle Bezirke"),
+    # District (by slug) and carrier (by id) choose from lists the finder keeps per data
+    # version (finder.filter_choices), so an uncached query asks only for its matches.
+    district = django_filters.ChoiceFilter(
+        field_name="district__slug", label=_("Bezirk"), empty_label=None
     )
     birth_date = django_filters.DateFilter(
         method="keep", label=_("Geburtsdatum des Kindes"), widget=DATE_INPUT
@@ -110,10 +109,8 @@ class FacilityFilter(django_filters.FilterSet):
         widget=forms.CheckboxSelectMultiple,
         label=_("Merkmale (alle gewählten)"),
     )
-    carrier = django_filters.ModelChoiceFilter(
-        queryset=Carrier.objects.only("pk", "name"),
-        label=_("Träger"),
-        empty_label=_("alle Träger"),
+    carrier = django_filters.ChoiceFilter(
+        field_name="carrier_id", label=_("Träger"), empty_label=None
     )
     near = django_filters.CharFilter(
         method="sort_by_distance",
@@ -136,6 +133,24 @@ class FacilityFilter(django_filters.FilterSet):
             "carrier",
             "near",
         ]
+
+    EMPTY_LABELS = {"district": _("alle Bezirke"), "carrier": _("alle Träger")}
+
+    def __init__(self, data=None, queryset=None, *, choices=None, **kwargs):
+        super().__init__(data, queryset, **kwargs)
+        if choices is None:
+            choices = self.current_choices()
+        for name, stable in choices.items():
+            self.filters[name].extra["choices"] = stable
+
+    @classmethod
+    def current_choices(cls) -> dict:
+        """The district and carrier choices read now (the finder passes its kept ones)."""
+        labels = {name: str(label) for name, label in cls.EMPTY_LABELS.items()}
+        return {
+            "district": [("", labels["district"]), *District.objects.values_list("slug", "name")],
+            "carrier": [("", labels["carrier"]), *Carrier.objects.values_list("pk", "name")],
+        }
 
     def search(self, queryset, name, value):
         value = value.strip()
@@ -184,7 +199,13 @@ class FacilityFilter(django_filters.FilterSet):
 
     @property
     def form(self):
-        form = use_fast_selects(super().form)
+        form = super().form
+        for name in self.EMPTY_LABELS:
+            # the kept list itself (django-filter wraps choices in an iterator of its own)
+            stable = self.filters[name].extra["choices"]
+            if isinstance(stable, StableChoices):
+                form.fields[name].widget.choices = stable
+        form = use_fast_selects(form)
         for field in form.fields.values():
             if isinstance(field.widget, forms.Select):
                 field.widget.attrs.setdefault("class", "select")

@@ -7,11 +7,12 @@ facility's marker once per data version; a request then only asks the database w
 facilities match, in which order. The whole finder body (filter form, results, map data) of a
 query is kept too, so a repeated query costs one query (the data version) and no rendering.
 
-The data version is a fingerprint of the tables a card or a profile shows (facilities, their
-age-group offers, carriers, districts, photos): per table the row count and the sum of the
-rows' `xmin`, the id of the transaction that wrote each row version. Any insert, update or
-delete (from the services, the admin, an import or plain SQL) changes it, and a single small
-query reads it.
+The data version is a fingerprint of the tables a card, a profile or the finder page shows
+(facilities, their age-group offers, carriers, districts, photos, the portal's welcome text,
+and the employers' company daycares listed in this municipality): per table the row count
+and the sum of the rows' `xmin`, the id of the transaction that wrote each row version.
+Any insert, update or delete (from the services, the admin, an import or plain SQL) changes
+it, and a single small query reads it.
 No signal or explicit invalidation is needed, and every process (gunicorn workers) notices a
 change on its next request.
 """
@@ -38,19 +39,37 @@ VERSIONED_TABLES = (Facility, AgeGroupOffer, Carrier, District, FacilityPhoto)
 MAX_ENTRIES = 32
 
 
+def _versioned_models():
+    from onboarding.models import PortalSetup
+
+    return (*VERSIONED_TABLES, PortalSetup)
+
+
 def _fingerprint_sql() -> str:
+    from employer_quota.agreements.models import CompanyDaycareListing
+    from tenants.models import Tenant
+
+    quote = connection.ops.quote_name
     parts = [
         f"(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "
-        f"FROM {connection.ops.quote_name(model._meta.db_table)})"
-        for model in VERSIONED_TABLES
+        f"FROM {quote(model._meta.db_table)})"
+        for model in _versioned_models()
     ]
+    # Company daycares listed here (public schema, issue 5), with their employer's name.
+    parts.append(
+        "(SELECT count(*) || ':' || coalesce(sum(l.xmin::text::bigint + t.xmin::text::bigint), 0)"
+        f" FROM public.{quote(CompanyDaycareListing._meta.db_table)} l"
+        f" JOIN public.{quote(Tenant._meta.db_table)} t ON t.id = l.employer_id"
+        " WHERE l.municipality_id = %(tenant)s)"
+    )
     return "SELECT " + " || '/' || ".join(parts)
 
 
 def data_version() -> str:
     """The fingerprint of the current schema's finder data (one query)."""
+    tenant = getattr(connection, "tenant", None)
     with connection.cursor() as cursor:
-        cursor.execute(_fingerprint_sql())
+        cursor.execute(_fingerprint_sql(), {"tenant": getattr(tenant, "pk", None)})
         return cursor.fetchone()[0]
 
 
@@ -65,6 +84,7 @@ class _Entry:
     markers: dict[int, dict] | None
     cards: dict[tuple[str, int], Card]
     choices: dict[str, StableChoices]
+    filter_choices: dict[str, dict[str, StableChoices]] = field(default_factory=dict)
     bodies: OrderedDict = field(default_factory=OrderedDict)
 
 
@@ -148,6 +168,24 @@ def facility_choices(empty_label: str) -> StableChoices:
             [("", empty_label)] + [(pk, f"{name} ({district})") for pk, name, district in rows]
         )
         entry.choices[language] = choices
+    return choices
+
+
+def filter_choices(version: str, empty_labels: dict[str, str]) -> dict[str, StableChoices]:
+    """The finder's district (by slug) and carrier (by id) choices, each led by its empty
+    label, kept per data version and language: a query that is not cached yet asks the
+    database only which facilities match."""
+    entry = _entry(version)
+    language = get_language() or ""
+    choices = entry.filter_choices.get(language)
+    if choices is None:
+        districts = District.objects.order_by("name").values_list("slug", "name")
+        carriers = Carrier.objects.order_by("name").values_list("pk", "name")
+        choices = {
+            "district": StableChoices([("", empty_labels["district"]), *districts]),
+            "carrier": StableChoices([("", empty_labels["carrier"]), *carriers]),
+        }
+        entry.filter_choices[language] = choices
     return choices
 
 

@@ -7,6 +7,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from onboarding.context_processors import portal_setup
 
 from . import finder
 from .filters import FacilityFilter
@@ -51,7 +52,12 @@ def facility_list(request):
 
 
 def _render_finder_body(request, version: str) -> str:
-    facility_filter = FacilityFilter(request.GET or None, queryset=facility_queryset())
+    choices = finder.filter_choices(
+        version, {name: str(label) for name, label in FacilityFilter.EMPTY_LABELS.items()}
+    )
+    facility_filter = FacilityFilter(
+        request.GET or None, queryset=facility_queryset(), choices=choices
+    )
     queryset = facility_filter.qs if facility_filter.is_bound else facility_queryset()
     sorted_by_distance = (
         bool(facility_filter.is_bound and request.GET.get("near"))
@@ -87,6 +93,7 @@ def _render_finder_body(request, version: str) -> str:
             "sorted_by_distance": sorted_by_distance,
             "markers": finder.markers(version, ids),
             "map_config": map_config(),
+            **portal_setup(request),  # the portal's welcome text (onboarding)
         },
     )
 

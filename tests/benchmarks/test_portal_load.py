@@ -153,3 +153,84 @@ def test_the_mix_is_three_weights():
     for bad in ("5:3", "0:0:0", "1:-1:1"):
         with pytest.raises(ValueError):
             portal_load.parse_mix(bad)
+
+
+def test_users_are_split_by_the_mix_and_add_up():
+    assert portal_load.split_users(50, (5, 3, 2)) == {"finder": 25, "facility": 15, "submit": 10}
+    assert portal_load.split_users(7, (5, 3, 2)) == {"finder": 4, "facility": 2, "submit": 1}
+    assert sum(portal_load.split_users(13, (1, 1, 1)).values()) == 13
+    assert portal_load.split_users(10, (1, 0, 0)) == {"finder": 10, "facility": 0, "submit": 0}
+
+
+def test_a_wrk_result_line_becomes_a_scenario_row():
+    output = (
+        "Running 10s test\n"
+        'WRK-RESULT {"requests": 200, "duration_us": 10000000, "connect": 0, "read": 1, '
+        '"write": 0, "status": 2, "timeout": 0, "p50_us": 12345, "p95_us": 80000, '
+        '"p99_us": 150500}\n'
+    )
+    row = portal_load.parse_wrk_result(output)
+    assert row == {
+        "requests": 200,
+        "rps": 20.0,
+        "errors": 3,
+        "p50_ms": 12.3,
+        "p95_ms": 80.0,
+        "p99_ms": 150.5,
+    }
+    with pytest.raises(ValueError, match="no wrk result"):
+        portal_load.parse_wrk_result("unable to connect to 127.0.0.1:1\n")
+
+
+def test_the_wrk_script_refuses_paths_lua_cannot_hold():
+    with pytest.raises(ValueError):
+        portal_load.wrk_script([], 1.0, 1)
+    with pytest.raises(ValueError):
+        portal_load.wrk_script(["/?q=Bäume"], 1.0, 1)
+
+
+@pytest.mark.skipif(not portal_load.shutil.which("wrk"), reason="wrk is not installed")
+def test_wrk_runs_the_script_with_the_host_header_think_time_and_counts_errors(tmp_path):
+    """The real wrk binary against a tiny local server: every request carries the portal's
+    Host header, paths come from the list, a 500 counts as an error, and the think time
+    spaces the requests (2 connections x 2 s / 0.05-0.15 s think: at most ~80 requests)."""
+    import http.server
+    import subprocess
+    import threading
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            seen.append((self.headers.get("Host"), self.path))
+            status = 500 if self.path == "/broken" else 200
+            body = b"ok"
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        script = tmp_path / "paths.lua"
+        script.write_text(portal_load.wrk_script(["/a", "/b?x=1", "/broken"], 0.1, 7))
+        done = subprocess.run(
+            ["wrk", "-t1", "-c2", "-d2s", "-s", str(script),
+             f"http://127.0.0.1:{server.server_address[1]}/"],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+    row = portal_load.parse_wrk_result(done.stdout)
+    assert 5 <= row["requests"] <= 90
+    assert {host for host, _ in seen} == {portal_load.HOST}
+    assert {path for _, path in seen} <= {"/a", "/b?x=1", "/broken"}
+    broken = sum(path == "/broken" for _, path in seen)
+    assert broken and row["errors"] == broken
+    assert row["p95_ms"] is not None

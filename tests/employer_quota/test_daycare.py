@@ -112,6 +112,8 @@ def test_an_expired_offer_returns_the_child_to_the_waiting_list(other_employer, 
 
 
 def test_the_finder_lists_the_daycare_only_for_staff(city, other_city, other_employer, kita):
+    # the finder keeps its rendered page; listing the daycare must show on the next request
+    assert "nur für Beschäftigte von" not in client_for(other_city).get("/").content.decode()
     with tenant_context(other_employer):
         services.set_listing(HR, kita, other_city)
     listing = CompanyDaycareListing.objects.get()
@@ -122,6 +124,7 @@ def test_the_finder_lists_the_daycare_only_for_staff(city, other_city, other_emp
     with tenant_context(other_employer):
         services.set_listing(HR, kita, None)
     assert not CompanyDaycareListing.objects.exists()
+    assert "nur für Beschäftigte von" not in client_for(other_city).get("/").content.decode()
 
 
 def test_the_pages_work_for_hr_and_are_404_for_others(city, employer, other_employer, kita):

@@ -88,18 +88,20 @@ def test_the_list_runs_a_constant_number_of_queries(city, city_client):
     finder.clear()
     with CaptureQueriesContext(connection) as after:
         city_client.get("/", {"seite": 2})
-    # tenant lookup (3), subscription state (1), the data version (1), the matches (1), the
-    # district and carrier choices (2), employers' company daycares listed here (1, issue 5);
-    # with nothing cached also every marker (1) and the page (1) with its places (1)
-    assert len(before) == len(after) <= 13
+    # tenant lookup (3), the data version (1), the matches (1), the district and carrier
+    # choices (2), the portal's welcome text (1) and employers' company daycares listed here
+    # (1, issue 5); with nothing cached also every marker (1) and the page (1) with its
+    # places (1)
+    assert len(before) == len(after) <= 12
     with CaptureQueriesContext(connection) as warm:
         city_client.get("/", {"seite": 2})
-    # the same query again: its rendered body is kept, so neither the matches nor the choices
-    # are asked for (only the data version)
-    assert len(warm) == len(after) - 6
+    # the same query again: its rendered body is kept, so only the tenant and the data
+    # version are asked for
+    assert len(warm) == 4
     with CaptureQueriesContext(connection) as other_page:
         city_client.get("/", {"seite": 3})
-    assert len(other_page) == len(after) - 1  # the markers of this version are kept
+    # another query of the same version: the choices and the markers are kept
+    assert len(other_page) == len(after) - 3
 
 
 def test_a_cached_finder_body_depends_on_the_query_and_the_language(city, city_client):
@@ -111,6 +113,24 @@ def test_a_cached_finder_body_depends_on_the_query_and_the_language(city, city_c
     city_client.post("/i18n/setlang/", {"language": "en", "next": "/"})
     english = city_client.get("/", {"district": "mitte"}).content.decode()
     assert "daycare centres found" in english
+
+
+def test_a_new_welcome_text_shows_on_the_next_request_although_the_finder_is_cached(
+    city, city_client
+):
+    from onboarding import services as onboarding
+
+    from tests.conftest import make_user
+
+    city_client.get("/")  # the body of this query is now kept
+    admin = make_user(city, "admin@bochum.test", "tenant_admin")
+    with tenant_context(city):
+        onboarding.save_texts(
+            admin, welcome_text="Willkommen in Bochum!", welcome_text_en="Welcome to Bochum!"
+        )
+    assert "Willkommen in Bochum!" in city_client.get("/").content.decode()
+    english = city_client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Welcome to Bochum!" in english
 
 
 def test_a_changed_facility_shows_on_the_next_request_in_every_language(city, city_client):
