@@ -26,6 +26,14 @@ class StableChoices(BaseChoiceIterator):
     def __len__(self):
         return len(self.choices)
 
+    # Shared and never changed: a form's copy of its fields (Form.__init__ deep-copies them)
+    # keeps the same list instead of copying every choice and rendered option.
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
 
 def _option(value, label, selected: bool = False) -> str:
     return format_html(
