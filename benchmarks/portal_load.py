@@ -120,6 +120,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="wrk" if shutil.which("wrk") else "python",
         help="load generator (default: wrk when installed, else python)",
     )
+    parser.add_argument(
+        "--server-times",
+        action="store_true",
+        help="also report the server's own time per view (from its request log), to tell "
+        "time spent in Django from time spent waiting",
+    )
     parser.add_argument("--seed", type=int, default=2027)
     parser.add_argument("--db-name", default="kitaportal_load", help="database to create")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
@@ -375,6 +381,35 @@ def parse_wrk_result(output: str, duration_s: float = 0.0) -> dict:
             f"p{pct}_ms": round(data[f"p{pct}_us"] / 1000, 1) if count else None
             for pct in (50, 95, 99)
         },
+    }
+
+
+def server_times(log_lines, since: float) -> dict[str, dict]:
+    """p50/p95/p99/max of the request log's duration_ms per view, for lines logged from
+    `since` (a Unix time) on; lines that are not request records are skipped."""
+    from datetime import datetime
+
+    durations: dict[str, list[float]] = {}
+    for line in log_lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(record, dict) or record.get("logger") != "kitaportal.request":
+            continue
+        try:
+            at = datetime.fromisoformat(record["time"]).timestamp()
+        except (KeyError, ValueError):
+            continue
+        if at >= since and "duration_ms" in record:
+            durations.setdefault(record.get("view") or "?", []).append(record["duration_ms"])
+    return {
+        view: {
+            "requests": len(values),
+            **{f"p{pct}_ms": round(percentile(values, pct), 1) for pct in (50, 95, 99)},
+            "max_ms": round(max(values), 1),
+        }
+        for view, values in sorted(durations.items())
     }
 
 
@@ -838,7 +873,8 @@ def start_gunicorn(args, database_url: str, workdir: Path) -> tuple[subprocess.P
         "DB_CONN_MAX_AGE": os.environ.get("DB_CONN_MAX_AGE", "60"),
         "KITAPORTAL_DATA_DIR": str(workdir),
         "CELERY_BROKER_URL": "filesystem://",
-        "LOG_LEVEL": "WARNING",
+        # with --server-times the request log (view, status, duration; no personal data)
+        "LOG_LEVEL": "INFO" if args.server_times else "WARNING",
         "WEB_CONCURRENCY": str(args.workers),
         "GUNICORN_THREADS": str(args.threads),
     }
@@ -978,6 +1014,7 @@ def main(argv: list[str] | None = None) -> int:
         say("gunicorn", f"127.0.0.1:{port}, {args.workers} workers x {args.threads} threads")
         warm_up(port, options, args.workers)
         run = letters(random.Random(args.seed).randrange(26**3), 3)
+        clock_started = time.time()  # logins included: they come first
         server_cpu = process_cpu_s(gunicorn.pid)
         self_cpu = sum(os.times()[:2])
         children_cpu = sum(os.times()[2:4])
@@ -996,6 +1033,17 @@ def main(argv: list[str] | None = None) -> int:
         )
         figures.update(server_cpu_s=round(server_cpu, 1), generator_cpu_s=round(generator_cpu, 1))
         report(args, results, elapsed, figures, wrk_rows)
+        if args.server_times:
+            with open(workdir / "gunicorn.log", encoding="utf-8", errors="replace") as log:
+                times = server_times(log, clock_started)
+            say("server", "time in Django per view (request log), from the clock's start:")
+            for view, row in times.items():
+                say(
+                    "server",
+                    f"{view:<24} {row['requests']:>6}  p50 {row['p50_ms']:>7}  "
+                    f"p95 {row['p95_ms']:>7}  p99 {row['p99_ms']:>7}  max {row['max_ms']:>7} ms",
+                )
+            figures["server_times"] = times
         stop_gunicorn(gunicorn)
         created, twice, samples = count_after(before)
         duplicates = count_duplicates(created, len(results.acknowledged_keys), twice)

@@ -85,6 +85,7 @@ class _Entry:
     cards: dict[tuple[str, int], Card]
     choices: dict[str, StableChoices]
     filter_choices: dict[str, dict[str, StableChoices]] = field(default_factory=dict)
+    districts: StableChoices | None = None
     bodies: OrderedDict = field(default_factory=OrderedDict)
 
 
@@ -169,6 +170,16 @@ def facility_choices(empty_label: str) -> StableChoices:
         )
         entry.choices[language] = choices
     return choices
+
+
+def district_choices() -> StableChoices:
+    """The districts by id, as a form's district list shows them (Django's empty label
+    first), kept per data version."""
+    entry = _entry(data_version())
+    if entry.districts is None:
+        rows = District.objects.order_by("name").values_list("pk", "name")
+        entry.districts = StableChoices([("", "---------"), *rows])
+    return entry.districts
 
 
 def filter_choices(version: str, empty_labels: dict[str, str]) -> dict[str, StableChoices]:

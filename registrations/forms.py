@@ -54,8 +54,9 @@ class ApplicationForm(forms.Form):
     )
     street = forms.CharField(label=_("Straße und Hausnummer"), max_length=200)
     postcode = forms.CharField(label=_("PLZ"), max_length=5, min_length=5)
-    district = forms.ModelChoiceField(
-        label=_("Bezirk, in dem Sie wohnen"), queryset=District.objects.all()
+    # the districts come from the finder's kept list (see __init__)
+    district = forms.TypedChoiceField(
+        label=_("Bezirk, in dem Sie wohnen"), coerce=int, empty_value=None
     )
     guardian_first_name = forms.CharField(label=_("Vorname"), max_length=100)
     guardian_last_name = forms.CharField(label=_("Nachname"), max_length=100)
@@ -71,10 +72,8 @@ class ApplicationForm(forms.Form):
     wants_family_daycare = forms.BooleanField(
         label=_("Auch Kindertagespflege (Tagesmutter/Tagesvater) anfragen"), required=False
     )
-    family_daycare_district = forms.ModelChoiceField(
-        label=_("Bezirk für die Kindertagespflege"),
-        queryset=District.objects.all(),
-        required=False,
+    family_daycare_district = forms.TypedChoiceField(
+        label=_("Bezirk für die Kindertagespflege"), coerce=int, empty_value=None, required=False
     )
     notes = forms.CharField(
         label=_("Hinweise (optional)"),
@@ -103,6 +102,9 @@ class ApplicationForm(forms.Form):
             self.fields[f"child_{index}_expected"] = forms.BooleanField(
                 label=_("noch nicht geboren"), required=False
             )
+        districts = finder.district_choices()
+        self.fields["district"].choices = districts
+        self.fields["family_daycare_district"].choices = districts
         choices = facility_choices()
         for rank in range(1, max_wishes + 1):
             self.fields[f"wish_{rank}"] = forms.TypedChoiceField(

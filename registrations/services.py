@@ -293,6 +293,7 @@ def _create_application(actor, data: ApplicationInput, family: Family | None) ->
     )
     application.reference = f"{policy.reference_prefix}-{timezone.now():%Y}-{application.pk:06d}"
     application.save(update_fields=["reference"])
+    children = []
     for child_input in data.children:
         key = duplicate_key(child_input)
         child = Child.objects.create(
@@ -304,14 +305,16 @@ def _create_application(actor, data: ApplicationInput, family: Family | None) ->
             duplicate_key=key,
         )
         ApplicationChild.objects.create(application=application, child=child, duplicate_key=key)
+        children.append(child)
     Wish.objects.bulk_create(
         [
             Wish(application=application, facility_id=facility_id, rank=rank)
             for rank, facility_id in enumerate(data.facility_ids, start=1)
         ]
     )
+    daycare = None
     if data.wants_family_daycare:
-        DaycareRequest.objects.create(
+        daycare = DaycareRequest.objects.create(
             application=application, district_id=data.family_daycare_district_id
         )
     _history(
@@ -322,8 +325,20 @@ def _create_application(actor, data: ApplicationInput, family: Family | None) ->
         children=len(data.children),
     )
     record_audit(actor, "application.submitted", application)
+    first = min(guardians, key=lambda guardian: guardian.pk)
     _send_to_family(
-        application, "confirmation", gettext_noop("Eingangsbestätigung Ihrer Voranmeldung")
+        application,
+        "confirmation",
+        gettext_noop("Eingangsbestätigung Ihrer Voranmeldung"),
+        # what this function has just written, instead of reading it back
+        known={
+            "recipients": [guardian.email for guardian in guardians],
+            "language": getattr(actor, "language", None)
+            if first.user_id is not None and first.user_id == getattr(actor, "pk", None)
+            else None,
+            "children": children,
+            "daycare": daycare,
+        },
     )
     if data.wants_family_daycare:
         transaction.on_commit(lambda: _dispatch_daycare(application.pk))
@@ -370,17 +385,30 @@ def _family_language(application: Application) -> str:
     return getattr(user, "language", None) or translation.get_language() or "de"
 
 
-def _send_to_family(application: Application, template: str, subject: str) -> None:
-    """Email the guardians in the family's language; `subject` is an untranslated msgid."""
-    recipients = list(application.family.guardians.values_list("email", flat=True))
+def _send_to_family(
+    application: Application, template: str, subject: str, known: dict | None = None
+) -> None:
+    """Email the guardians in the family's language; `subject` is an untranslated msgid.
+    `known` may hold the recipients, language, children and family-daycare request the
+    caller already has (a missing or None language is looked up)."""
+    known = known or {}
+    if "recipients" in known:
+        recipients = known["recipients"]
+    else:
+        recipients = list(application.family.guardians.values_list("email", flat=True))
     if not recipients:
         return
-    with translation.override(_family_language(application)):
+    language = known.get("language") or _family_language(application)
+    with translation.override(language):
         context = {
             "application": application,
             "wishes": list(application.wishes.select_related("facility").order_by("rank")),
-            "children": list(application.children.all()),
-            "daycare": getattr(application, "daycare_request", None),
+            "children": known["children"]
+            if "children" in known
+            else list(application.children.all()),
+            "daycare": known["daycare"]
+            if "daycare" in known
+            else getattr(application, "daycare_request", None),
         }
         queue_email(
             to=recipients,

@@ -149,6 +149,9 @@ TEMPLATES = [
     }
 ]
 
+# Django's form renderer, with <input> and <textarea> written in Python (same markup).
+FORM_RENDERER = "kitaportal.renderers.FastWidgetRenderer"
+
 # --- Database -----------------------------------------------------------------------------
 DATABASE_URL = env("DATABASE_URL")
 
