@@ -86,6 +86,7 @@ class _Entry:
     choices: dict[str, StableChoices]
     filter_choices: dict[str, dict[str, StableChoices]] = field(default_factory=dict)
     districts: StableChoices | None = None
+    parts: dict[tuple[str, str], SafeString] = field(default_factory=dict)
     bodies: OrderedDict = field(default_factory=OrderedDict)
 
 
@@ -170,6 +171,16 @@ def facility_choices(empty_label: str) -> StableChoices:
         )
         entry.choices[language] = choices
     return choices
+
+
+def kept_part(version: str, name: str, render) -> SafeString:
+    """A page part (`render()`'s HTML) kept per data version and language."""
+    entry = _entry(version)
+    key = (get_language() or "", name)
+    part = entry.parts.get(key)
+    if part is None:
+        part = entry.parts[key] = mark_safe(render())  # noqa: S308 - rendered by our templates
+    return part
 
 
 def district_choices() -> StableChoices:

@@ -3,6 +3,7 @@
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, render
+from django.template import Context, Template
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
@@ -14,6 +15,7 @@ from .filters import FacilityFilter
 from .models import AgeGroup, AgeGroupOffer, Facility, FacilityPhoto
 
 PAGE_SIZE = 25
+COMPANY_DAYCARES = Template("{% load employer_municipal %}{% company_daycares %}")
 TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 
 
@@ -93,7 +95,16 @@ def _render_finder_body(request, version: str) -> str:
             "sorted_by_distance": sorted_by_distance,
             "markers": finder.markers(version, ids),
             "map_config": map_config(),
-            **portal_setup(request),  # the portal's welcome text (onboarding)
+            # the portal's welcome text (onboarding) and the employers' company daycares
+            # listed here (issue 5): both part of the data version
+            "welcome": finder.kept_part(
+                version,
+                "welcome",
+                lambda: render_to_string("onboarding/_welcome.html", portal_setup(request)),
+            ),
+            "company_daycares": finder.kept_part(
+                version, "company_daycares", lambda: COMPANY_DAYCARES.render(Context())
+            ),
         },
     )
 
