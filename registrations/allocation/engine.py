@@ -301,9 +301,6 @@ def _propose(
     category's list and cutoff is saved there before the category first changes, so that
     :meth:`_State.undo` can restore it.
     """
-    if journal is None:
-        _propose_unjournaled(proposers, state, market, free)
-        return
     n = market.n
     wish_category = market.wish_category
     wish_key = market.wish_key
@@ -321,7 +318,7 @@ def _propose(
             q = wish_category[w]
             worst = cut[q]
             if k < worst:
-                if q not in journal:
+                if journal is not None and q not in journal:
                     journal[q] = ((sorted_keys[q] if worst > free else heaps[q])[:], worst)
                 if worst <= free:  # no reserves: take the place of the worst entry
                     h = heaps[q]
@@ -348,59 +345,6 @@ def _propose(
                         e = end[c]
             else:
                 w += 1
-        ptr[c] = w
-
-
-def _propose_unjournaled(
-    proposers: Iterable[int], state: _State, market: Market, free: int
-) -> None:
-    """:func:`_propose` without a journal (phase A): the same steps, with the branches in
-    the order of their frequency (rejected by the cutoff; a free place; displacing the
-    worst entry; a category with reserves) and no journal test per proposal."""
-    n = market.n
-    wish_category = market.wish_category
-    wish_key = market.wish_key
-    capacity = market.category_capacity
-    reserves = market.category_reserves
-    employers = market.child_employers
-    ptr, end, cut, heaps = state.ptr, state.end, state.cut, state.heaps
-    sorted_keys = state.sorted_keys
-    heapreplace = heapq.heapreplace
-    for c in proposers:
-        w = ptr[c]
-        e = end[c]
-        while w < e:
-            k = wish_key[w]
-            q = wish_category[w]
-            worst = cut[q]
-            if k >= worst:  # rejected: the next wish
-                w += 1
-            elif worst == free:  # a free place
-                h = heaps[q]
-                heapreplace(h, -k)
-                cut[q] = -h[0]
-                break
-            elif worst < free:  # full: take the place of the worst entry, who proposes on
-                h = heaps[q]
-                heapreplace(h, -k)
-                cut[q] = -h[0]
-                ptr[c] = w
-                c = worst % n
-                w = ptr[c] + 1
-                e = end[c]
-            else:  # a category with reserves
-                keys = sorted_keys[q]
-                insort(keys, k)
-                if len(keys) <= capacity[q]:
-                    break
-                out = _reject_one(keys, capacity[q], reserves[q], n, employers)
-                if out == k:
-                    w += 1
-                else:
-                    ptr[c] = w
-                    c = out % n
-                    w = ptr[c] + 1
-                    e = end[c]
         ptr[c] = w
 
 
