@@ -157,11 +157,11 @@ def cards(version: str, ids: list[int], queryset) -> dict[int, Card]:
     return {pk: entry.cards[(language, pk)] for pk in ids if (language, pk) in entry.cards}
 
 
-def facility_choices(empty_label: str) -> StableChoices:
+def facility_choices(empty_label: str, version: str | None = None) -> StableChoices:
     """The choices of the pre-registration's wish lists: every facility with its district.
     The same list object for every request of a data version and language, so FastSelect can
     reuse its rendered options."""
-    entry = _entry(data_version())
+    entry = _entry(version or data_version())
     language = get_language() or ""
     choices = entry.choices.get(language)
     if choices is None:
@@ -183,10 +183,10 @@ def kept_part(version: str, name: str, render) -> SafeString:
     return part
 
 
-def district_choices() -> StableChoices:
+def district_choices(version: str | None = None) -> StableChoices:
     """The districts by id, as a form's district list shows them (Django's empty label
     first), kept per data version."""
-    entry = _entry(data_version())
+    entry = _entry(version or data_version())
     if entry.districts is None:
         rows = District.objects.order_by("name").values_list("pk", "name")
         entry.districts = StableChoices([("", "---------"), *rows])

@@ -35,8 +35,8 @@ class SignupForm(forms.Form):
         return password
 
 
-def facility_choices():
-    return finder.facility_choices(str(_("– keine Auswahl –")))
+def facility_choices(version: str | None = None):
+    return finder.facility_choices(str(_("– keine Auswahl –")), version)
 
 
 class ApplicationForm(forms.Form):
@@ -102,10 +102,11 @@ class ApplicationForm(forms.Form):
             self.fields[f"child_{index}_expected"] = forms.BooleanField(
                 label=_("noch nicht geboren"), required=False
             )
-        districts = finder.district_choices()
+        version = finder.data_version()  # one query for both lists
+        districts = finder.district_choices(version)
         self.fields["district"].choices = districts
         self.fields["family_daycare_district"].choices = districts
-        choices = facility_choices()
+        choices = facility_choices(version)
         for rank in range(1, max_wishes + 1):
             self.fields[f"wish_{rank}"] = forms.TypedChoiceField(
                 label=_("Wunsch %(rank)d") % {"rank": rank},

@@ -102,11 +102,13 @@ def _add(errors: dict, key: str, message: str) -> None:
     errors.setdefault(key, []).append(message)
 
 
-def validate_application(data: ApplicationInput, today: date | None = None) -> dict:
+def validate_application(
+    data: ApplicationInput, today: date | None = None, policy: PortalSettings | None = None
+) -> dict:
     """All problems with an application, as {field: [messages]}; empty when valid."""
     today = today or timezone.localdate()
     errors: dict[str, list[str]] = {}
-    policy = PortalSettings.current()
+    policy = policy or PortalSettings.current()
     if not data.children:
         _add(errors, "children", _("Bitte geben Sie mindestens ein Kind an."))
     for index, child in enumerate(data.children):
@@ -231,12 +233,13 @@ def submit_application(actor, data: ApplicationInput, family: Family | None = No
         existing = Application.objects.filter(idempotency_key=data.idempotency_key).first()
         if existing is not None:
             return existing
-    errors = validate_application(data)
+    policy = PortalSettings.current()  # read once for the checks and the reference
+    errors = validate_application(data, policy=policy)
     if errors:
         raise ValidationError(errors)
     try:
         with transaction.atomic():
-            application = _create_application(actor, data, family)
+            application = _create_application(actor, data, family, policy)
     except IntegrityError as exc:
         if data.idempotency_key is not None:
             existing = Application.objects.filter(idempotency_key=data.idempotency_key).first()
@@ -257,7 +260,9 @@ def submit_application(actor, data: ApplicationInput, family: Family | None = No
     return application
 
 
-def _create_application(actor, data: ApplicationInput, family: Family | None) -> Application:
+def _create_application(
+    actor, data: ApplicationInput, family: Family | None, policy: PortalSettings
+) -> Application:
     if family is None:
         family = Family.objects.create()
     guardians = list(family.guardians.all())
@@ -274,7 +279,6 @@ def _create_application(actor, data: ApplicationInput, family: Family | None) ->
                 phone=guardian.phone.strip(),
             )
         )
-    policy = PortalSettings.current()
     application = Application.objects.create(
         family=family,
         reference=f"tmp-{uuid.uuid4().hex[:12]}",

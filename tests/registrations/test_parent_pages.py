@@ -207,3 +207,38 @@ def test_a_dueren_account_gets_a_404_for_a_bochum_reference(city, other_city):
     assert response.status_code == 404
     with tenant_context(city):
         assert Application.objects.get().status == "active"
+
+
+def test_the_form_and_the_submission_run_a_constant_number_of_queries(city):
+    """Neither the form page nor a submission asks once per facility, wish or child: one
+    wish and one child cost as many queries as five wishes and twins."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = sign_up_and_verify(city)
+    # the family's first application also creates the family and its guardian
+    assert client.post("/voranmeldung/", form_data(city)).status_code == 302
+    with tenant_context(city):
+        five = kitas("UE3", 35, 5)
+    with CaptureQueriesContext(connection) as form_page:
+        assert client.get("/voranmeldung/").status_code == 200
+    # tenant (3), session and user (2), portal settings (1), the data version (1)
+    assert len(form_page) <= 7
+    counts = []
+    for number, extra in enumerate(
+        [
+            {"wish_2": "", "wish_3": ""},
+            {f"wish_{rank}": str(pk) for rank, pk in enumerate(five, start=1)}
+            | {
+                "child_1_first_name": "Lea",
+                "child_1_last_name": "Muster",
+                "child_1_birth_date": form_data(city)["child_0_birth_date"],
+            },
+        ]
+    ):
+        data = form_data(city, child_0_first_name=f"Kind{'ab'[number]}", **extra)
+        with CaptureQueriesContext(connection) as submission:
+            assert client.post("/voranmeldung/", data).status_code == 302
+        # the second child writes its own two rows (child, application-child)
+        counts.append(len(submission) - 2 * (number == 1))
+    assert counts[0] == counts[1] <= 25, counts
