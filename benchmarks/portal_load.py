@@ -917,17 +917,23 @@ def stop_gunicorn(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def warm_up(port: int, options: PortalOptions, workers: int) -> None:
-    """A few untimed requests per worker: imports, templates, connections."""
-    rng = random.Random(1)
-    client = Client(port)
-    for _ in range(3 * workers):
-        for path in (
-            finder_query(options, rng, date.today()),
-            f"/kitas/{rng.choice(options.facility_slugs)}/",
-        ):
-            client.request("GET", path)
-    client.close()
+def warm_up(port: int, options: PortalOptions, workers: int) -> int:
+    """Untimed: every facility page and the unfiltered finder pages, each on new connections
+    several times, so that every worker has rendered them once (its caches, imports,
+    templates, database connection), as a portal that has been running for a while. Returns
+    the number of requests."""
+    pages = max(1, -(-len(options.facility_slugs) // 25))
+    paths = [f"/?seite={page}" for page in range(1, pages + 1)]
+    paths += [f"/kitas/{slug}/" for slug in options.facility_slugs]
+    count = 0
+    for _ in range(2 * workers):  # a new connection lands on any worker
+        for path in paths:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_S)
+            conn.request("GET", path, headers={"Host": HOST, "Connection": "close"})
+            conn.getresponse().read()
+            conn.close()
+            count += 1
+    return count
 
 
 def report(args, results: Results, elapsed: float, figures: dict, wrk_rows=None) -> None:
@@ -1012,7 +1018,9 @@ def main(argv: list[str] | None = None) -> int:
         connections.close_all()
         gunicorn, port = start_gunicorn(args, database.url, workdir)
         say("gunicorn", f"127.0.0.1:{port}, {args.workers} workers x {args.threads} threads")
-        warm_up(port, options, args.workers)
+        started = time.perf_counter()
+        warmed = warm_up(port, options, args.workers)
+        say("warm-up", f"{warmed} untimed requests in {time.perf_counter() - started:.1f} s")
         run = letters(random.Random(args.seed).randrange(26**3), 3)
         clock_started = time.time()  # logins included: they come first
         server_cpu = process_cpu_s(gunicorn.pid)

@@ -11,8 +11,10 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 25
 keepalive = 5
 # Recycle workers now and then (memory growth), staggered so they do not restart together.
-max_requests = 2000
-max_requests_jitter = 200
+# Not too often: a worker keeps the portal's rendered public pages per data version
+# (registrations/finder.py, bounded), and a new worker renders them again.
+max_requests = 10000
+max_requests_jitter = 1000
 # Heartbeat files in memory: works with a read-only root file system.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # Only the reverse proxy (Caddy, the ingress controller) can reach this port, so its
