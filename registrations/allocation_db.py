@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -177,7 +178,7 @@ class EmployerData:
     eligible: dict[int, list[str]] = field(default_factory=dict)
 
 
-def employer_data(as_of: date, application_ids: list[int]) -> EmployerData:
+def employer_data(as_of: date, application_ids: list[int] | None = None) -> EmployerData:
     """Reserves and eligibility from the employer module (issue 5), if it is installed."""
     try:
         from employer_quota.municipal.allocation import (  # type: ignore[import-not-found]
@@ -274,10 +275,20 @@ def _applications_sql() -> str:
     """
 
 
+STREAM_ROWS = 500  # rows per chunk when the applications are streamed
+
+
 def load_applications(kita_year: int) -> list[ApplicationRow]:
     """The run's applications as plain rows (one query, no model instances): active,
     desired start in the Kita year, no open or accepted offer; children in id order; open
     wishes in rank order; the circumstances."""
+    return list(iter_applications(kita_year))
+
+
+def iter_applications(kita_year: int) -> Iterator[ApplicationRow]:
+    """:func:`load_applications` as a stream: the rows arrive in chunks while the server is
+    still producing the later ones, so the caller's work on them overlaps the query. The
+    caller must not query the database until the iterator is exhausted."""
     start, end = kita_year_bounds(kita_year, AllocationPolicy.current().kita_year_start_month)
     params = {
         "active": Application.Status.ACTIVE.value,
@@ -287,61 +298,58 @@ def load_applications(kita_year: int) -> list[ApplicationRow]:
         "open_wishes": [status.value for status in OPEN_WISH_STATUSES],
     }
     with connection.cursor() as cursor:
-        cursor.execute(_applications_sql(), params)
-        records = cursor.fetchall()
-    rows: list[ApplicationRow] = []
-    for (
-        pk,
-        start_date,
-        hours,
-        district,
-        created_us,
-        together,
-        daycare_district,
-        kid_ids,
-        births,
-        wish_facilities,
-        wish_ids,
-        wish_ranks,
-        has_info,
-        working,
-        single,
-        hardship,
-        resident,
-        employers,
-        siblings,
-        rules,
-    ) in records:
-        # Arrays come unordered (an ordered aggregate sorts per group): children by id,
-        # wishes by rank, here.
-        kids = sorted(zip(kid_ids, births, strict=True)) if kid_ids else []
-        if wish_ids:
-            ordered = sorted(zip(wish_ranks, wish_ids, wish_facilities, strict=True))
-            facilities = [facility for _, _, facility in ordered]
-            wish_map = {facility: wish for _, wish, facility in ordered}
-        else:
-            facilities, wish_map = [], {}
-        row = ApplicationRow(
+        records = cursor.cursor.stream(_applications_sql(), params, size=STREAM_ROWS)
+        for (
             pk,
             start_date,
             hours,
             district,
-            _EPOCH + timedelta(microseconds=created_us),
+            created_us,
             together,
             daycare_district,
-            kids,
-            facilities,
-            wish_map,
-        )
-        if has_info:
-            row.facts = (working, single, hardship, resident)
-            row.employers = list(employers or [])
-            if siblings:
-                row.siblings = frozenset(siblings)
-            if rules:
-                row.rules = frozenset(rules)
-        rows.append(row)
-    return rows
+            kid_ids,
+            births,
+            wish_facilities,
+            wish_ids,
+            wish_ranks,
+            has_info,
+            working,
+            single,
+            hardship,
+            resident,
+            employers,
+            siblings,
+            rules,
+        ) in records:
+            # Arrays come unordered (an ordered aggregate sorts per group): children by id,
+            # wishes by rank, here.
+            kids = sorted(zip(kid_ids, births, strict=True)) if kid_ids else []
+            if wish_ids:
+                ordered = sorted(zip(wish_ranks, wish_ids, wish_facilities, strict=True))
+                facilities = [facility for _, _, facility in ordered]
+                wish_map = {facility: wish for _, wish, facility in ordered}
+            else:
+                facilities, wish_map = [], {}
+            row = ApplicationRow(
+                pk,
+                start_date,
+                hours,
+                district,
+                _EPOCH + timedelta(microseconds=created_us),
+                together,
+                daycare_district,
+                kids,
+                facilities,
+                wish_map,
+            )
+            if has_info:
+                row.facts = (working, single, hardship, resident)
+                row.employers = list(employers or [])
+                if siblings:
+                    row.siblings = frozenset(siblings)
+                if rules:
+                    row.rules = frozenset(rules)
+            yield row
 
 
 def build_instance(
@@ -361,8 +369,7 @@ def build_instance(
     }
     districts = {d.pk: d for d in District.objects.all()}
     cap = capacities(kita_year)
-    rows = load_applications(kita_year)
-    employers = employer_data(as_of, [r.pk for r in rows])
+    employers = employer_data(as_of)
 
     facility_docs: list[dict[str, Any]] = []
     facility_employers: dict[int, frozenset[str]] = {}
@@ -435,7 +442,11 @@ def build_instance(
     no_employers: frozenset[str] = frozenset()
     local_tz = timezone.get_current_timezone()
     allowed = set(age_groups)
-    for row in rows:
+    rows: dict[int, ApplicationRow] = {}
+    # The applications are streamed: the loop works on the first rows while the server
+    # produces the rest (no other query until the stream is exhausted).
+    for row in iter_applications(kita_year):
+        rows[row.pk] = row
         kids = row.children
         if not kids:
             continue
@@ -525,7 +536,7 @@ def build_instance(
         document["groups"] = groups
     return Instance(
         document=document,
-        rows={row.pk: row for row in rows},
+        rows=rows,
         child_application=child_application,
         facility_ids={facility_key(pk): pk for pk in facilities},
         daycare_districts=daycare_districts,

@@ -340,20 +340,49 @@ class RunOutcome(models.Model):
     """One child's outcome in a run (placement or none, explanation, waiting positions).
 
     Holds ids and scores; the explanation references facilities and priority scores only.
+
+    The foreign keys have no database constraints (ADR 0009): a run writes one outcome per
+    child, and their deferred checks were a third of a Bochum-size run's commit. The ORM
+    still cascades (deleting a run, application, child, Kita or district deletes its
+    outcomes), and ``services_allocation.purge_orphan_outcomes`` (periodic) removes any
+    outcome whose row vanished otherwise. No ``run`` index of its own: the ``(run, child)``
+    and ``(run, facility)`` indexes lead with the run.
     """
 
-    run = models.ForeignKey(AllocationRun, on_delete=models.CASCADE, related_name="outcomes")
+    run = models.ForeignKey(
+        AllocationRun,
+        on_delete=models.CASCADE,
+        related_name="outcomes",
+        db_constraint=False,
+        db_index=False,
+    )
     application = models.ForeignKey(
-        "registrations.Application", on_delete=models.CASCADE, related_name="outcomes"
+        "registrations.Application",
+        on_delete=models.CASCADE,
+        related_name="outcomes",
+        db_constraint=False,
     )
     child = models.ForeignKey(
-        "registrations.Child", on_delete=models.CASCADE, related_name="outcomes"
+        "registrations.Child",
+        on_delete=models.CASCADE,
+        related_name="outcomes",
+        db_constraint=False,
     )
     facility = models.ForeignKey(
-        "registrations.Facility", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+        "registrations.Facility",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
     daycare_district = models.ForeignKey(
-        "registrations.District", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+        "registrations.District",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
     wish_number = models.PositiveSmallIntegerField(null=True, blank=True)
     age_group = models.CharField(max_length=3)

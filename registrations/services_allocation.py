@@ -941,6 +941,34 @@ def purge_dry_runs(now=None) -> int:
     return count
 
 
+def purge_orphan_outcomes() -> int:
+    """Delete run outcomes whose run, application, child, Kita or district no longer exists.
+
+    ``RunOutcome`` has no database foreign keys (ADR 0009); the ORM's cascade deletes the
+    outcomes with their rows, but an application deleted while a run was storing its
+    outcomes (or rows deleted outside the ORM) would leave some behind. Run by the periodic
+    offer task; one statement, whatever the number of runs."""
+    from .models import District, Facility
+
+    def table(model) -> str:
+        return connection.ops.quote_name(model._meta.db_table)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            DELETE FROM {table(RunOutcome)} o
+            WHERE NOT EXISTS (SELECT 1 FROM {table(AllocationRun)} r WHERE r.id = o.run_id)
+               OR NOT EXISTS (SELECT 1 FROM {table(Application)} a WHERE a.id = o.application_id)
+               OR NOT EXISTS (SELECT 1 FROM {table(Child)} c WHERE c.id = o.child_id)
+               OR (o.facility_id IS NOT NULL AND NOT EXISTS (
+                   SELECT 1 FROM {table(Facility)} f WHERE f.id = o.facility_id))
+               OR (o.daycare_district_id IS NOT NULL AND NOT EXISTS (
+                   SELECT 1 FROM {table(District)} d WHERE d.id = o.daycare_district_id))
+            """
+        )
+        return cursor.rowcount
+
+
 def set_capacities(actor, facility, kita_year: int, places: dict[tuple[str, int], int | None]):
     """Set a facility's free places per age group × care hours for a Kita year (``None``
     removes the row: the default split applies again). Atomic; ValidationError per cell."""

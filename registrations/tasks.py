@@ -28,7 +28,8 @@ def send_run_results(run_id: int, application_ids: list[int]) -> int:
 @app.task
 def expire_offers() -> int:
     """Periodic (per tenant): close offers past their deadline or withdrawn by the family,
-    offer the places to the next children; delete dry runs older than 90 days."""
+    offer the places to the next children; delete dry runs older than 90 days and run
+    outcomes left without their rows (ADR 0009)."""
     from . import services_allocation
 
     if not _in_municipality():
@@ -36,6 +37,7 @@ def expire_offers() -> int:
     closed = services_allocation.expire_offers()
     closed += services_allocation.release_withdrawn_offers()
     services_allocation.purge_dry_runs()
+    services_allocation.purge_orphan_outcomes()
     return closed
 
 

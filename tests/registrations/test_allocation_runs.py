@@ -462,3 +462,43 @@ def test_a_second_binding_run_does_not_give_away_places_held_by_open_offers(in_c
     assert Offer.objects.get(application=first).status == "open"
     assert not Offer.objects.filter(application=late).exists()
     assert outcome(second, late).facility_id is None
+
+
+def test_outcomes_go_with_their_rows_and_orphans_are_purged(in_city):
+    """ADR 0009: outcomes have no database foreign keys; the ORM cascades, and the periodic
+    task removes outcomes whose run, application, child or Kita vanished otherwise."""
+    from django.db import connection
+
+    from registrations.tasks import expire_offers
+
+    kitas = setup_market()
+    first = apply("Ada", [kitas[0].pk, kitas[1].pk])
+    second = apply("Bo", [kitas[0].pk, kitas[1].pk])
+    run = run_now()
+    assert RunOutcome.objects.filter(run=run).count() == 2
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = %s::regclass",
+            [RunOutcome._meta.db_table],
+        )
+        assert cursor.fetchone()[0] == 0, "outcomes have no database foreign keys"
+    first.family.delete()  # the ORM's cascade
+    assert list(RunOutcome.objects.values_list("application_id", flat=True)) == [second.pk]
+    kept = RunOutcome.objects.get()
+    # The database does not refuse outcomes without their rows (as left behind by an
+    # application deleted while a run was storing, or rows deleted outside the ORM).
+    child = second.children.get()
+    other = run_now()
+    RunOutcome.objects.filter(run=other).update(facility_id=kitas[2].pk + 1000)
+    for orphan in (
+        {"run_id": run.pk, "application_id": second.pk + 1000, "child_id": child.pk + 1000},
+        {"run_id": other.pk + 1000, "application_id": second.pk, "child_id": child.pk},
+        {"run_id": run.pk, "application_id": second.pk, "child_id": child.pk + 2000},
+    ):
+        RunOutcome.objects.create(age_group="UE3", care_hours=35, **orphan)
+    assert RunOutcome.objects.count() == 5
+    expire_offers()  # the periodic task
+    assert list(RunOutcome.objects.all()) == [kept]
+    assert runs.purge_orphan_outcomes() == 0
+    run.delete()  # the ORM's cascade from the run
+    assert not RunOutcome.objects.exists()
