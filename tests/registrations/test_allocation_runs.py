@@ -1,6 +1,8 @@
 """Allocation runs inside a tenant: criteria → priorities, snapshot/replay, offers, follow-up
 rounds, decentralised lock, contracts, fees."""
 
+import hashlib
+import zlib
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -108,11 +110,18 @@ def test_replaying_a_stored_run_gives_the_identical_result(in_city):
     for name in ("Cem", "Dana", "Emil", "Fee"):
         apply(name, [k.pk for k in kitas])
     run = run_now(seed=99)
-    stored = AllocationRun.objects.get(pk=run.pk)  # back from jsonb
+    stored = AllocationRun.objects.get(pk=run.pk)  # back from the compressed bytes
+    assert hashlib.sha256(zlib.decompress(stored.snapshot_gz)).hexdigest() == run.snapshot_hash
     identical, new_hash = runs.replay_run(stored)
     assert identical and new_hash == stored.result_hash
     stored.snapshot["seed"] = 100  # a tampered snapshot is detected
     assert runs.replay_run(stored) == (False, "")
+    stored = AllocationRun.objects.get(pk=run.pk)  # and tampered stored bytes
+    text = stored.snapshot_text
+    assert b'"seed":99' in text
+    stored.snapshot_gz = zlib.compress(text.replace(b'"seed":99', b'"seed":98'))
+    stored.save(update_fields=["snapshot_gz"])
+    assert runs.replay_run(AllocationRun.objects.get(pk=run.pk)) == (False, "")
 
 
 def test_two_dry_runs_with_other_weights_are_compared(in_city):
