@@ -20,8 +20,7 @@ import secrets
 import time
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -119,7 +118,7 @@ def start_run(
     return run
 
 
-SNAPSHOT_COMPRESSION = 1  # zlib level: 5 MB of JSON in about 30 ms, to about a fifth
+SNAPSHOT_COMPRESSION = 1  # zlib level: 3 MB of JSON in about 20 ms, to about a fifth
 
 
 def _dispatch_run(run_id: int) -> None:
@@ -159,13 +158,13 @@ def execute_run(run_id: int) -> AllocationRun:
 
 
 def _execute(run: AllocationRun) -> None:
-    """Build, solve, store the snapshot, offers and outcomes. Phases, each timed in
-    ``timings``: ``build_s`` (the instance from the rows, streamed), ``hash_s`` (the
-    snapshot's canonical JSON and hash), ``solve_s`` (the engine; meanwhile another thread
-    compresses the snapshot), ``store_s`` (the snapshot and, for a binding run, the offers,
-    wishes and history entries with their foreign-key checks, executed by the server while
-    the explanations and the outcome rows with the result hash are computed; then the
-    outcomes), ``save_s`` (the run row)."""
+    """Build, solve, store the offers, the snapshot and the outcomes. Phases, each timed in
+    ``timings``: ``build_s`` (the instance from the rows, streamed), ``solve_s`` (the
+    engine), ``store_s`` (for a binding run the offers, wishes and history entries with
+    their foreign-key checks, executed by the server while the snapshot's canonical JSON,
+    hash and compression (``hash_s``, part of ``store_s``), the explanations and the outcome
+    rows with the result hash are computed here; then the outcomes), ``save_s`` (the run
+    row)."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     instance = build_instance(
@@ -177,36 +176,31 @@ def _execute(run: AllocationRun) -> None:
     )
     timings["build_s"] = time.perf_counter() - t0
     _progress(run, 30)
-    t_hash = time.perf_counter()
-    # The snapshot is serialised once: its canonical JSON is hashed, and compressed (zlib
-    # releases the GIL: on the other core while the engine solves) to be stored as it is.
-    snapshot_text = canonical_json(instance.document).encode()
-    run.snapshot_hash = hashlib.sha256(snapshot_text).hexdigest()
     t_solve = time.perf_counter()
-    timings["hash_s"] = t_solve - t_hash
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        compressing = pool.submit(zlib.compress, snapshot_text, SNAPSHOT_COMPRESSION)
-        market = engine.load_instance(instance.document, validate_schema=False)
-        allocation = engine.solve(market)
-        run.set_snapshot(instance.document, compressing.result())
+    market = engine.load_instance(instance.document, validate_schema=False)
+    allocation = engine.solve(market)  # reads the document, never changes it
     t1 = time.perf_counter()
     timings["solve_s"] = t1 - t_solve
     _progress(run, 60)
-    # The snapshot and a binding run's offers (with the wishes marked and the history
-    # entries; they need only the placements) are sent in pipeline mode: the server stores
-    # them and checks their foreign keys while the explanations and the outcome rows are
-    # computed here.
+    # A binding run's offers (with the wishes marked and the history entries) need only the
+    # placements: they are sent first in pipeline mode, and the server writes them and
+    # checks their foreign keys while the snapshot is serialised, hashed, compressed and sent
+    # after them, and the explanations and the outcome rows are computed.
     placed = placements(instance, allocation)
+    statements = offer_statements(run, placed, instance) if run.binding else []
     table = connection.ops.quote_name(AllocationRun._meta.db_table)
-    statements = [
-        (
+    with _while_working(statements) as send:
+        t_hash = time.perf_counter()
+        # The snapshot is serialised once: its canonical JSON is hashed, and compressed to
+        # be stored as it is.
+        snapshot_text = canonical_json(instance.document).encode()
+        run.snapshot_hash = hashlib.sha256(snapshot_text).hexdigest()
+        run.set_snapshot(instance.document, zlib.compress(snapshot_text, SNAPSHOT_COMPRESSION))
+        send(
             f"UPDATE {table} SET snapshot_gz = %s, snapshot_hash = %s WHERE id = %s",
             [run.snapshot_gz, run.snapshot_hash, run.pk],
         )
-    ]
-    if run.binding:
-        statements += offer_statements(run, placed, instance)
-    with _while_working(statements):
+        timings["hash_s"] = time.perf_counter() - t_hash
         result = engine.result_dict(allocation)
         chunks, outcome_placed, run.result_hash = outcome_rows(run, instance, result)
     if outcome_placed != placed:  # the engine's placements and its result document agree
@@ -241,18 +235,15 @@ def _execute(run: AllocationRun) -> None:
 
 
 @contextmanager
-def _while_working(statements: list[tuple[str, list]]) -> Iterator[None]:
+def _while_working(statements: list[tuple[str, list]]) -> Iterator[Callable[[str, list], None]]:
     """Send the statements and run the block while the server executes them (psycopg's
-    pipeline mode); on exit their results are collected and the first error raised. The
-    block must not query the database."""
-    if not statements:
-        yield
-        return
+    pipeline mode); the block gets a function that sends one more. On exit the results are
+    collected and the first error raised. The block must not query the database otherwise."""
     with connection.cursor() as cursor:
         with connection.connection.pipeline():
             for sql, params in statements:
                 cursor.execute(sql, params)
-            yield
+            yield cursor.execute
 
 
 def placements(instance: Instance, allocation) -> list[tuple]:
