@@ -7,7 +7,6 @@ from django import forms
 from django.forms.renderers import DjangoTemplates
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy
-
 from kitaportal.renderers import FAST_TEMPLATES, FastWidgetRenderer
 
 DJANGO = DjangoTemplates()
