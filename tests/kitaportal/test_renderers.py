@@ -15,7 +15,7 @@ FAST = FastWidgetRenderer()
 WIDGETS = [
     forms.TextInput(),
     forms.TextInput(attrs={"placeholder": gettext_lazy("Name"), "required": True}),
-    forms.TextInput(attrs={"maxlength": 100, "disabled": False, "data-x": '"<&>\''}),
+    forms.TextInput(attrs={"maxlength": 100, "disabled": False, "data-x": "\"<&>'"}),
     forms.EmailInput(attrs={"autocomplete": "email"}),
     forms.URLInput(),
     forms.NumberInput(attrs={"min": 0, "step": "0.5"}),
