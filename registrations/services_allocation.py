@@ -1041,6 +1041,18 @@ def purge_orphan_outcomes() -> int:
         return cursor.rowcount
 
 
+def save_place_grid(model, kita_year: int, places: dict, **owner) -> None:
+    """Write a grid of places per (age group, care hours) for one owner (a facility's
+    `PlaceCapacity`, a district's `DaycareCapacity`) and Kita year: an int sets the row,
+    ``None`` removes it. Call inside the caller's transaction, after its checks."""
+    for (age, hours), value in places.items():
+        key = {**owner, "kita_year": kita_year, "age_group": age, "care_hours": hours}
+        if value is None:
+            model.objects.filter(**key).delete()
+        else:
+            model.objects.update_or_create(**key, defaults={"places": value})
+
+
 def set_capacities(actor, facility, kita_year: int, places: dict[tuple[str, int], int | None]):
     """Set a facility's free places per age group × care hours for a Kita year (``None``
     removes the row: the default split applies again). Atomic; ValidationError per cell."""
@@ -1057,18 +1069,5 @@ def set_capacities(actor, facility, kita_year: int, places: dict[tuple[str, int]
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        for (age, hours), value in places.items():
-            rows = PlaceCapacity.objects.filter(
-                facility=facility, kita_year=kita_year, age_group=age, care_hours=hours
-            )
-            if value is None:
-                rows.delete()
-            else:
-                PlaceCapacity.objects.update_or_create(
-                    facility=facility,
-                    kita_year=kita_year,
-                    age_group=age,
-                    care_hours=hours,
-                    defaults={"places": value},
-                )
+        save_place_grid(PlaceCapacity, kita_year, places, facility=facility)
         record_audit(actor, "capacities.saved", facility, kita_year=kita_year)

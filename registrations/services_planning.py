@@ -36,6 +36,7 @@ from tenants.common.services import record_audit
 from .models import AgeGroup, CareHours, District, FamilyDaycarePerson
 from .models_allocation import AllocationPolicy
 from .models_family_data import DaycareCapacity, DistrictPopulation
+from .services_allocation import save_place_grid
 
 MAX_POPULATION = 1_000_000
 MAX_DAYCARE_PLACES = 2_000
@@ -228,19 +229,7 @@ def set_daycare_places(actor, district: District, kita_year: int, places: dict) 
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        for (age, hours), value in places.items():
-            if value is None:
-                DaycareCapacity.objects.filter(
-                    district=district, kita_year=kita_year, age_group=age, care_hours=hours
-                ).delete()
-            else:
-                DaycareCapacity.objects.update_or_create(
-                    district=district,
-                    kita_year=kita_year,
-                    age_group=age,
-                    care_hours=hours,
-                    defaults={"places": value},
-                )
+        save_place_grid(DaycareCapacity, kita_year, places, district=district)
         record_audit(actor, "daycare_places.saved", district, kita_year=kita_year)
 
 
