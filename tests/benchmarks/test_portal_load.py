@@ -189,11 +189,12 @@ def test_the_wrk_script_refuses_paths_lua_cannot_hold():
         portal_load.wrk_script(["/?q=Bäume"], 1.0, 1)
 
 
-@pytest.mark.skipif(not portal_load.shutil.which("wrk"), reason="wrk is not installed")
 def test_wrk_runs_the_script_with_the_host_header_think_time_and_counts_errors(tmp_path):
     """The real wrk binary against a tiny local server: every request carries the portal's
     Host header, paths come from the list, a 500 counts as an error, and the think time
-    spaces the requests (2 connections x 2 s / 0.05-0.15 s think: at most ~80 requests)."""
+    spaces the requests (2 connections x 2 s / 0.05-0.15 s think: at most ~80 requests).
+    `make test` installs wrk (`make system-deps`), as it does Chromium; without it this test
+    fails rather than skips."""
     import http.server
     import subprocess
     import threading
